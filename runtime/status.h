@@ -92,7 +92,7 @@ class Result {
   do {                                                                                  \
     if (!(cond)) {                                                                      \
       std::ostringstream _baton_os;                                                     \
-      _baton_os << "" __VA_ARGS__;                                                      \
+      _baton_os __VA_OPT__(<<) __VA_ARGS__;                                               \
       ::baton::CheckFailed(__FILE__, __LINE__, #cond, _baton_os.str());                 \
     }                                                                                   \
   } while (0)

@@ -1,0 +1,44 @@
+#include "layers/embedding_layer.h"
+
+#include "layers/ops.h"
+
+namespace baton {
+namespace {
+struct EmbeddingActivations : LayerActivations {
+  Tensor grad_out;  // kept by B for W
+};
+}  // namespace
+
+EmbeddingLayer::EmbeddingLayer(const ModelSpec& spec, std::shared_ptr<Param> token_table, DType dtype, Device device)
+    : tokens_(std::move(token_table)) {
+  if (spec.positions == PositionKind::kLearned)
+    positions_ = std::make_unique<Param>("wpe", Tensor::Zeros({spec.max_positions, spec.hidden}, dtype, device));
+}
+
+std::vector<Param*> EmbeddingLayer::params() {
+  std::vector<Param*> p{tokens_.get()};
+  if (positions_) p.push_back(positions_.get());
+  return p;
+}
+
+Tensor EmbeddingLayer::Forward(const MicroBatch& mb, const Tensor&, std::unique_ptr<LayerActivations>* saved) {
+  const Tensor& table = tokens_->value;
+  Tensor y = Tensor::Empty({mb.tokens.numel(), table.dim(1)}, table.dtype(), table.device());
+  ops::EmbeddingForward(mb.tokens, table, &y);
+  if (positions_) ops::AddPositions(positions_->value, mb.seq_len(), &y);
+  if (saved) *saved = std::make_unique<EmbeddingActivations>();
+  return y;
+}
+
+Tensor EmbeddingLayer::BackwardInput(const MicroBatch&, const Tensor& grad_out, LayerActivations* saved) {
+  static_cast<EmbeddingActivations*>(saved)->grad_out = grad_out;
+  return Tensor();
+}
+
+void EmbeddingLayer::BackwardWeight(const MicroBatch& mb, LayerActivations* saved) {
+  const Tensor& dy = static_cast<EmbeddingActivations*>(saved)->grad_out;
+  ops::EmbeddingBackward(mb.tokens, dy, &tokens_->grad);
+  if (positions_) ops::PositionsBackward(dy, mb.seq_len(), &positions_->grad);
+}
+
+}  // namespace baton

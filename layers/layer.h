@@ -1,0 +1,56 @@
+// A model is an ordered list of Layers; the pipeline cuts the list into
+// stages. A Layer runs one micro-batch at a time and keeps nothing per
+// micro-batch itself: what backward needs goes into a LayerActivations object
+// the caller owns, so any number of micro-batches can be in flight and the
+// caller decides what to keep, drop or recompute.
+//
+// Backward is split in two halves, as zero-bubble schedules need: the input
+// gradient (B), which the previous stage waits for, and the weight gradients
+// (W), which can run later.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/param.h"
+#include "runtime/tensor.h"
+
+namespace baton {
+
+struct MicroBatch {
+  Tensor tokens;   // i32 [batch, seq]
+  Tensor targets;  // i32 [batch, seq]: the next token at every position
+  // d(objective)/d(sum of this micro-batch's token losses): 1 / (tokens in the whole step),
+  // so that gradients accumulated over micro-batches are those of the step's mean loss.
+  double loss_scale = 1.0;
+
+  int64_t batch() const { return tokens.dim(0); }
+  int64_t seq_len() const { return tokens.dim(1); }
+};
+
+// What a layer saved during Forward for its backward halves.
+class LayerActivations {
+ public:
+  virtual ~LayerActivations() = default;
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual const std::string& name() const = 0;
+  // Parameters this layer updates through (a tied parameter appears in every layer using it).
+  virtual std::vector<Param*> params() = 0;
+
+  // Forward of one micro-batch. `x` is the previous layer's output ([batch*seq, hidden]);
+  // the first layer ignores it. With `saved` non-null the layer fills it for backward
+  // (training); with nullptr it keeps nothing (evaluation).
+  virtual Tensor Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) = 0;
+  // B: returns d(objective)/dx (undefined for the first layer). The loss layer ignores
+  // grad_out: the objective starts there.
+  virtual Tensor BackwardInput(const MicroBatch& mb, const Tensor& grad_out, LayerActivations* saved) = 0;
+  // W: accumulates parameter gradients; call after BackwardInput with the same `saved`.
+  virtual void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) = 0;
+};
+
+}  // namespace baton

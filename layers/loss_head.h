@@ -1,0 +1,42 @@
+// Last layer of the list: final norm, LM head tied to the token embedding,
+// and softmax cross-entropy over the real vocabulary.
+//
+// The logits are never materialised for the whole micro-batch: rows are
+// processed in chunks, and in training the chunk's logit gradient is turned
+// into d(normed input) and the embedding gradient right away, inside Forward
+// (a full [tokens, vocab] gradient would dwarf every other activation). So a
+// training Forward of this layer must run exactly once per micro-batch; it
+// keeps only the final norm's input and d(normed input) for BackwardInput,
+// and BackwardWeight has nothing left to do.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "layers/layer.h"
+#include "layers/model_spec.h"
+#include "layers/norm.h"
+
+namespace baton {
+
+class LossHead : public Layer {
+ public:
+  LossHead(const ModelSpec& spec, std::shared_ptr<Param> token_table, DType dtype, Device device);
+
+  const std::string& name() const override { return name_; }
+  std::vector<Param*> params() override;
+  // Returns a one-element tensor: the sum of the micro-batch's token losses (nats).
+  Tensor Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) override;
+  Tensor BackwardInput(const MicroBatch& mb, const Tensor& grad_out, LayerActivations* saved) override;
+  void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) override {}
+
+  Norm& final_norm() { return norm_; }
+
+ private:
+  std::string name_ = "head";
+  int64_t vocab_;
+  Norm norm_;
+  std::shared_ptr<Param> tokens_;
+};
+
+}  // namespace baton

@@ -1,0 +1,19 @@
+#include "layers/model_spec.h"
+
+namespace baton {
+
+int64_t ModelSpec::ParameterCount() const {
+  const int64_t h = hidden, f = ffn;
+  const int64_t norm_params = norm == NormKind::kLayerNorm ? 2 * h : (norm == NormKind::kRmsNorm ? h : 0);
+  const int64_t block = (3 * h * h + 3 * h) + (h * h + h) + (h * f + f) + (f * h + h) + 2 * norm_params;
+  const int64_t pos = positions == PositionKind::kLearned ? max_positions * h : 0;
+  return padded_vocab * h + pos + layers * block + norm_params;
+}
+
+double ModelSpec::ForwardFlopsPerToken(int64_t seq_len) const {
+  const double h = hidden, f = ffn;
+  const double block = 2.0 * (3 * h * h + h * h + 2 * h * f) + 2.0 * 2.0 * seq_len * h;
+  return layers * block + 2.0 * h * padded_vocab;
+}
+
+}  // namespace baton

@@ -1,0 +1,123 @@
+#include "layers/transformer_block.h"
+
+#include "layers/ops.h"
+
+namespace baton {
+namespace {
+
+struct BlockActivations : LayerActivations {
+  // Forward: what B and W need.
+  Norm::Saved ln1, ln2;
+  Tensor h1;             // ln1 output: input of qkv
+  Tensor q, k, v;        // after RoPE
+  Tensor probs;          // attention probabilities
+  Tensor att;            // attention output: input of attn_proj
+  Tensor h2;             // ln2 output: input of fc
+  Tensor f;              // fc output: GELU input
+  Tensor g;              // GELU output: input of mlp_proj
+  // B: output gradients of each linear, consumed by W.
+  Tensor d_qkv, d_att_out, d_f, d_mlp_out;
+};
+
+Tensor EmptyLike(const Tensor& t) { return Tensor::Empty(t.shape(), t.dtype(), t.device()); }
+
+}  // namespace
+
+TransformerBlock::TransformerBlock(const ModelSpec& spec, int64_t index, DType dtype, Device device)
+    : spec_(spec),
+      name_("blocks." + std::to_string(index)),
+      ln1_(name_ + ".ln1", spec.hidden, spec.norm, spec.norm_eps, dtype, device),
+      qkv_(name_ + ".attn.qkv", spec.hidden, 3 * spec.hidden, true, dtype, device),
+      attn_proj_(name_ + ".attn.proj", spec.hidden, spec.hidden, true, dtype, device),
+      ln2_(name_ + ".ln2", spec.hidden, spec.norm, spec.norm_eps, dtype, device),
+      fc_(name_ + ".mlp.fc", spec.hidden, spec.ffn, true, dtype, device),
+      mlp_proj_(name_ + ".mlp.proj", spec.ffn, spec.hidden, true, dtype, device) {}
+
+std::vector<Param*> TransformerBlock::params() {
+  std::vector<Param*> p;
+  ln1_.AppendParams(&p);
+  qkv_.AppendParams(&p);
+  attn_proj_.AppendParams(&p);
+  ln2_.AppendParams(&p);
+  fc_.AppendParams(&p);
+  mlp_proj_.AppendParams(&p);
+  return p;
+}
+
+Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) {
+  auto a = std::make_unique<BlockActivations>();
+  const int64_t h = spec_.hidden, seq = mb.seq_len(), rows = x.numel() / h;
+  const bool rope = spec_.positions == PositionKind::kRope;
+
+  // Attention half.
+  a->h1 = ln1_.Forward(x, &a->ln1);
+  Tensor qkv = qkv_.Forward(a->h1);
+  a->q = Tensor::Empty({rows, h}, x.dtype(), x.device());
+  a->k = EmptyLike(a->q);
+  a->v = EmptyLike(a->q);
+  ops::CopyColumns(qkv, 0, &a->q);
+  ops::CopyColumns(qkv, h, &a->k);
+  ops::CopyColumns(qkv, 2 * h, &a->v);
+  if (rope) {
+    ops::Rope(&a->q, seq, spec_.heads, spec_.rope_style, spec_.rope_base, false);
+    ops::Rope(&a->k, seq, spec_.heads, spec_.rope_style, spec_.rope_base, false);
+  }
+  a->att = EmptyLike(a->q);
+  a->probs = Tensor::Empty({rows / seq, spec_.heads, seq, seq}, x.dtype(), x.device());
+  ops::CausalAttentionForward(a->q, a->k, a->v, seq, spec_.heads, &a->att, &a->probs);
+  Tensor x2 = attn_proj_.Forward(a->att);
+  ops::Add(x2, x, &x2);
+
+  // MLP half.
+  a->h2 = ln2_.Forward(x2, &a->ln2);
+  a->f = fc_.Forward(a->h2);
+  a->g = EmptyLike(a->f);
+  ops::GeluForward(a->f, &a->g);
+  Tensor y = mlp_proj_.Forward(a->g);
+  ops::Add(y, x2, &y);
+
+  if (saved) *saved = std::move(a);
+  return y;
+}
+
+Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, LayerActivations* saved) {
+  auto* a = static_cast<BlockActivations*>(saved);
+  const int64_t h = spec_.hidden, seq = mb.seq_len();
+
+  // MLP half: y = x2 + proj(gelu(fc(ln2(x2)))).
+  a->d_mlp_out = dy;
+  Tensor dg = mlp_proj_.BackwardInput(dy);
+  a->d_f = EmptyLike(a->f);
+  ops::GeluBackward(dg, a->f, &a->d_f);
+  Tensor dh2 = fc_.BackwardInput(a->d_f);
+  Tensor dx2 = ln2_.Backward(dh2, a->ln2);
+  ops::Add(dx2, dy, &dx2);
+
+  // Attention half: x2 = x + proj(attn(ln1(x))).
+  a->d_att_out = dx2;
+  Tensor datt = attn_proj_.BackwardInput(dx2);
+  Tensor dq = EmptyLike(a->q), dk = EmptyLike(a->q), dv = EmptyLike(a->q);
+  ops::CausalAttentionBackward(datt, a->q, a->k, a->v, a->probs, seq, spec_.heads, &dq, &dk, &dv);
+  if (spec_.positions == PositionKind::kRope) {
+    ops::Rope(&dq, seq, spec_.heads, spec_.rope_style, spec_.rope_base, true);
+    ops::Rope(&dk, seq, spec_.heads, spec_.rope_style, spec_.rope_base, true);
+  }
+  a->d_qkv = Tensor::Empty({dq.dim(0), 3 * h}, dq.dtype(), dq.device());
+  ops::SetColumns(dq, 0, &a->d_qkv);
+  ops::SetColumns(dk, h, &a->d_qkv);
+  ops::SetColumns(dv, 2 * h, &a->d_qkv);
+  Tensor dh1 = qkv_.BackwardInput(a->d_qkv);
+  Tensor dx = ln1_.Backward(dh1, a->ln1);
+  ops::Add(dx, dx2, &dx);
+  return dx;
+}
+
+void TransformerBlock::BackwardWeight(const MicroBatch&, LayerActivations* saved) {
+  auto* a = static_cast<BlockActivations*>(saved);
+  mlp_proj_.BackwardWeight(a->g, a->d_mlp_out);
+  fc_.BackwardWeight(a->h2, a->d_f);
+  attn_proj_.BackwardWeight(a->att, a->d_att_out);
+  qkv_.BackwardWeight(a->h1, a->d_qkv);
+}
+
+}  // namespace baton

@@ -1,0 +1,270 @@
+#include "optim/adafactor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace baton {
+namespace {
+
+// How a parameter splits into independently updated slices of n x m values.
+struct Layout {
+  int64_t slices = 1;  // product of the leading (batch) axes
+  int64_t n = 1, m = 0;
+  bool factored = false;
+};
+
+Layout LayoutOf(const AdafactorOptions& o, const Shape& shape) {
+  Layout l;
+  if (shape.size() < 2) {  // scalar or vector: one slice, full V
+    l.m = NumElements(shape);
+    return l;
+  }
+  l.n = shape[shape.size() - 2];
+  l.m = shape.back();
+  for (size_t i = 0; i + 2 < shape.size(); ++i) l.slices *= shape[i];
+  l.factored = std::min(l.n, l.m) >= o.min_dim_to_factor;
+  return l;
+}
+
+std::string Str(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+bool SameLayout(const Tensor& t, const Shape& shape, DType dtype) {
+  return t.defined() && t.shape() == shape && t.dtype() == dtype;
+}
+
+// The shapes of a parameter's state tensors and which of them exist.
+struct StateShapes {
+  bool factored = false;
+  bool has_row = false, has_full = false, has_momentum = false;
+  Shape row, col, full;
+};
+
+StateShapes ShapesOf(const AdafactorOptions& o, const Shape& shape) {
+  const Layout l = LayoutOf(o, shape);
+  StateShapes s;
+  s.factored = s.has_row = l.factored;
+  s.has_full = !l.factored;
+  s.has_momentum = o.beta1 > 0;
+  if (l.factored) {
+    s.row.assign(shape.begin(), shape.end() - 2);  // the batch (layer) axes
+    s.col = s.row;
+    s.row.push_back(l.n);
+    s.col.push_back(l.m);
+  }
+  s.full = shape;
+  return s;
+}
+
+// Checks that `s` (possibly set by a checkpoint loader) fits the parameter.
+void CheckState(const AdafactorOptions& o, const Param& p, const AdafactorState& s) {
+  const StateShapes want = ShapesOf(o, p.value.shape());
+  const DType dt = p.value.dtype();
+  BATON_CHECK(s.factored == want.factored, "adafactor state of " << p.name << " has factored=" << s.factored);
+  auto check = [&](const Tensor& have, bool needed, const Shape& shape, const char* what) {
+    if (!needed) return;
+    BATON_CHECK(SameLayout(have, shape, dt), "adafactor " << what << " of " << p.name << " is "
+                                                          << (have.defined() ? have.Describe() : "undefined")
+                                                          << ", expected " << DTypeName(dt) << ShapeString(shape));
+  };
+  check(s.row, want.has_row, want.row, "row");
+  check(s.col, want.has_row, want.col, "col");
+  check(s.full, want.has_full, want.full, "full");
+  check(s.momentum, want.has_momentum, want.full, "momentum");
+}
+
+// Updates slice-by-slice; `u` is scratch for one slice of U (its RMS is
+// needed before any element can be written).
+template <typename T>
+std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const Layout& l, Param& p,
+                                             AdafactorState& s, double beta2, double rate) {
+  const int64_t n = l.n, m = l.m, nm = n * m;
+  T* x_all = p.value.data<T>();
+  const T* g_all = p.grad.data<T>();
+  T* mom_all = o.beta1 > 0 ? s.momentum.data<T>() : nullptr;
+  std::vector<double> u(static_cast<size_t>(nm)), colsum(static_cast<size_t>(l.factored ? m : 0));
+  std::vector<AdafactorSliceStats> stats;
+  for (int64_t b = 0; b < l.slices; ++b) {
+    T* x = x_all + b * nm;
+    const T* g = g_all + b * nm;
+    AdafactorSliceStats st;
+    if (nm == 0) {
+      stats.push_back(st);
+      continue;
+    }
+
+    double sx = 0;
+    for (int64_t k = 0; k < nm; ++k) sx += static_cast<double>(x[k]) * x[k];
+    st.param_rms = std::sqrt(sx / nm);
+    st.alpha = o.scale_parameter ? std::max(o.eps2, st.param_rms) * rate : rate;
+
+    // Second-moment estimate, then U = G / sqrt(Vhat). Vhat is formed from the
+    // stored (rounded) R, C, V so a resumed run computes the same numbers.
+    if (l.factored) {
+      T* row = s.row.data<T>() + b * n;
+      T* col = s.col.data<T>() + b * m;
+      std::fill(colsum.begin(), colsum.end(), 0.0);
+      for (int64_t i = 0; i < n; ++i) {
+        double rs = 0;
+        for (int64_t j = 0; j < m; ++j) {
+          const double g2 = static_cast<double>(g[i * m + j]) * g[i * m + j] + o.eps1;
+          rs += g2;
+          colsum[j] += g2;
+        }
+        row[i] = static_cast<T>(beta2 * row[i] + (1 - beta2) * rs);
+      }
+      for (int64_t j = 0; j < m; ++j) col[j] = static_cast<T>(beta2 * col[j] + (1 - beta2) * colsum[j]);
+      double rsum = 0;
+      for (int64_t i = 0; i < n; ++i) rsum += row[i];
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+          const double vhat = static_cast<double>(row[i]) * col[j] / rsum;
+          u[i * m + j] = g[i * m + j] / std::sqrt(vhat);
+        }
+      }
+    } else {
+      T* v = s.full.data<T>() + b * nm;
+      for (int64_t k = 0; k < nm; ++k) {
+        const double g2 = static_cast<double>(g[k]) * g[k] + o.eps1;
+        v[k] = static_cast<T>(beta2 * v[k] + (1 - beta2) * g2);
+        u[k] = g[k] / std::sqrt(static_cast<double>(v[k]));
+      }
+    }
+
+    double su = 0;
+    for (int64_t k = 0; k < nm; ++k) su += u[k] * u[k];
+    st.update_rms = std::sqrt(su / nm);
+    const double denom = o.clip_threshold > 0 ? std::max(1.0, st.update_rms / o.clip_threshold) : 1.0;
+
+    T* mom = mom_all ? mom_all + b * nm : nullptr;
+    const double decay = o.weight_decay * rate;
+    for (int64_t k = 0; k < nm; ++k) {
+      double step = u[k] / denom;
+      if (mom) {
+        mom[k] = static_cast<T>(o.beta1 * mom[k] + (1 - o.beta1) * step);
+        step = mom[k];  // the stored value, again for exact resumption
+      }
+      const double x0 = x[k];
+      x[k] = static_cast<T>(x0 - st.alpha * step - decay * x0);
+    }
+    stats.push_back(st);
+  }
+  return stats;
+}
+
+}  // namespace
+
+Status ValidateAdafactorOptions(const AdafactorOptions& o) {
+  auto bad = [](const std::string& field, double v, const char* want) {
+    return Status::InvalidArgument("adafactor." + field + " = " + Str(v) + ": must be " + want);
+  };
+  // eps1 > 0 keeps sum(R) and V positive, so a zero gradient gives U = 0, not 0/0.
+  if (!(o.eps1 > 0) || !std::isfinite(o.eps1)) return bad("eps1", o.eps1, "> 0");
+  if (!(o.eps2 >= 0) || !std::isfinite(o.eps2)) return bad("eps2", o.eps2, ">= 0");
+  if (!(o.clip_threshold >= 0) || !std::isfinite(o.clip_threshold))
+    return bad("clip_threshold", o.clip_threshold, ">= 0 (0 = no update clipping)");
+  // Positive so that beta2_1 = 0 and beta2_t rises towards 1.
+  if (!(o.decay_exponent > 0) || !std::isfinite(o.decay_exponent))
+    return bad("decay_exponent", o.decay_exponent, "> 0");
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) return bad("beta1", o.beta1, "in [0, 1) (0 = no first moment)");
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) return bad("weight_decay", o.weight_decay, ">= 0");
+  if (o.min_dim_to_factor < 0) return bad("min_dim_to_factor", o.min_dim_to_factor, ">= 0");
+  return Status::OK();
+}
+
+bool AdafactorFactored(const AdafactorOptions& options, const Shape& shape) {
+  return LayoutOf(options, shape).factored;
+}
+
+int64_t AdafactorState::bytes() const {
+  int64_t total = 0;
+  for (const Tensor* t : {&row, &col, &full, &momentum})
+    if (t->defined()) total += static_cast<int64_t>(t->nbytes());
+  return total;
+}
+
+AdafactorState NewAdafactorState(const AdafactorOptions& o, const Shape& shape, DType dtype) {
+  BATON_CHECK(dtype == DType::kF32 || dtype == DType::kF64,
+              "adafactor updates fp32 or fp64 parameters, not " << DTypeName(dtype));
+  const StateShapes ss = ShapesOf(o, shape);
+  AdafactorState s;
+  s.factored = ss.factored;
+  if (ss.has_row) {
+    s.row = Tensor::Zeros(ss.row, dtype);
+    s.col = Tensor::Zeros(ss.col, dtype);
+  }
+  if (ss.has_full) s.full = Tensor::Zeros(ss.full, dtype);
+  if (ss.has_momentum) s.momentum = Tensor::Zeros(ss.full, dtype);
+  return s;
+}
+
+std::vector<AdafactorSliceStats> AdafactorUpdate(const AdafactorOptions& o, Param& p, AdafactorState& s,
+                                                 int64_t step, double rate) {
+  BATON_CHECK(step >= 1, "adafactor step is 1-based, got " << step);
+  BATON_CHECK(std::isfinite(rate) && rate >= 0, "adafactor rate " << rate << " for " << p.name);
+  BATON_CHECK(p.grad.defined() && p.grad.shape() == p.value.shape() && p.grad.dtype() == p.value.dtype(),
+              "gradient of " << p.name << " does not match " << p.value.Describe());
+  CheckState(o, p, s);
+  const Layout l = LayoutOf(o, p.value.shape());
+  const double beta2 = 1.0 - std::pow(static_cast<double>(step), -o.decay_exponent);
+  if (p.value.dtype() == DType::kF64) return UpdateTyped<double>(o, l, p, s, beta2, rate);
+  return UpdateTyped<float>(o, l, p, s, beta2, rate);
+}
+
+Adafactor::Adafactor(AdafactorOptions options) : options_(options) {
+  const Status st = ValidateAdafactorOptions(options_);
+  BATON_CHECK(st.ok(), "" << st.message() << " (validate options before constructing the optimizer)");
+}
+
+void Adafactor::AddParams(const std::vector<Param*>& params) {
+  for (Param* p : params) {
+    BATON_CHECK(p != nullptr, "null parameter");
+    BATON_CHECK(index_.count(p->name) == 0, "parameter " << p->name << " added twice");
+    index_[p->name] = entries_.size();
+    entries_.push_back({p, NewAdafactorState(options_, p->value.shape(), p->value.dtype()), {}});
+  }
+}
+
+void Adafactor::Step(int64_t step, double rate) {
+  for (Entry& e : entries_) e.stats = AdafactorUpdate(options_, *e.param, e.state, step, rate);
+}
+
+int64_t Adafactor::StateBytes() const {
+  int64_t total = 0;
+  for (const Entry& e : entries_) total += e.state.bytes();
+  return total;
+}
+
+const Adafactor::Entry& Adafactor::Find(const std::string& name) const {
+  auto it = index_.find(name);
+  BATON_CHECK(it != index_.end(), "no adafactor state for parameter " << name);
+  return entries_[it->second];
+}
+
+const AdafactorState& Adafactor::state(const std::string& name) const { return Find(name).state; }
+
+AdafactorState& Adafactor::mutable_state(const std::string& name) {
+  return const_cast<Entry&>(Find(name)).state;
+}
+
+const std::vector<AdafactorSliceStats>& Adafactor::last_stats(const std::string& name) const {
+  return Find(name).stats;
+}
+
+std::vector<std::string> Adafactor::param_names() const {
+  std::vector<std::string> names;
+  for (const Entry& e : entries_) names.push_back(e.param->name);
+  return names;
+}
+
+int64_t AdamStateBytes(const std::vector<Param*>& params) {
+  int64_t total = 0;
+  for (const Param* p : params) total += 2 * static_cast<int64_t>(sizeof(float)) * p->value.numel();
+  return total;
+}
+
+}  // namespace baton

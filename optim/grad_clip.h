@@ -1,0 +1,27 @@
+// Global gradient-norm clipping. The norm is split into SquaredGradNorm and a
+// scale so that a pipeline/data-parallel trainer can all-reduce the squared
+// norm across ranks before deciding the factor (ClipFactor).
+#pragma once
+
+#include <vector>
+
+#include "layers/param.h"
+
+namespace baton {
+
+// Sum of squares of every gradient element, accumulated in double in the
+// order given (deterministic). fp32 or fp64 gradients.
+double SquaredGradNorm(const std::vector<Param*>& params);
+
+// grad *= factor for every parameter.
+void ScaleGrads(const std::vector<Param*>& params, double factor);
+
+// The factor that brings a gradient of global norm `norm` down to `max_norm`:
+// max_norm / norm when norm > max_norm > 0, else 1.
+double ClipFactor(double norm, double max_norm);
+
+// Returns the pre-clip global norm and scales the gradients by
+// ClipFactor(norm, max_norm). max_norm <= 0: no clipping.
+double ClipGradNorm(const std::vector<Param*>& params, double max_norm);
+
+}  // namespace baton

@@ -1,0 +1,126 @@
+// Whole layers (block, embedding, loss head) and a whole tiny model against
+// finite differences in float64, through the Layer interface the pipeline uses.
+#include <gtest/gtest.h>
+
+#include "layers/embedding_layer.h"
+#include "layers/loss_head.h"
+#include "layers/model.h"
+#include "layers/transformer_block.h"
+#include "tests/layers/grad_check.h"
+
+namespace baton {
+namespace {
+using testing::Dot;
+using testing::ExpectGradientMatches;
+using testing::RandomTensor;
+using testing::RandomTokens;
+
+ModelSpec TinySpec(PositionKind positions) {
+  ModelSpec s;
+  s.layers = 2;
+  s.hidden = 8;
+  s.heads = 2;
+  s.ffn = 12;
+  s.vocab = 13;
+  s.padded_vocab = 16;
+  s.max_positions = 8;
+  s.positions = positions;
+  s.init_std = 0.3;  // large enough that every path carries signal
+  return s;
+}
+
+MicroBatch RandomBatch(const ModelSpec& s, int64_t batch, int64_t seq, uint64_t stream) {
+  MicroBatch mb;
+  mb.tokens = RandomTokens({batch, seq}, s.vocab, stream);
+  mb.targets = RandomTokens({batch, seq}, s.vocab, stream + 1);
+  mb.loss_scale = 1.0 / static_cast<double>(batch * seq);
+  return mb;
+}
+
+// Perturbs norm gains/biases away from 1/0 so their gradients are generic.
+void Jitter(const std::vector<Param*>& params, uint64_t stream) {
+  for (Param* p : params) {
+    Tensor noise = RandomTensor(p->value.shape(), stream++, 0.2);
+    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.data<double>()[i] += noise.data<double>()[i];
+  }
+}
+
+TEST(LayerGrad, TransformerBlockLearnedAndRope) {
+  for (auto positions : {PositionKind::kLearned, PositionKind::kRope}) {
+    ModelSpec spec = TinySpec(positions);
+    Model model = Model::Build(spec, 7, DType::kF64, Device::CPU(), 1, 2);  // just blocks.0
+    Layer& block = *model.layers()[0];
+    Jitter(block.params(), 100);
+    MicroBatch mb = RandomBatch(spec, 2, 5, 40);
+    Tensor x = RandomTensor({10, spec.hidden}, 41), r = RandomTensor({10, spec.hidden}, 42);
+    auto objective = [&] { return Dot(block.Forward(mb, x, nullptr), r); };
+    std::unique_ptr<LayerActivations> saved;
+    block.Forward(mb, x, &saved);
+    Tensor dx = block.BackwardInput(mb, r, saved.get());
+    block.BackwardWeight(mb, saved.get());
+    ExpectGradientMatches("block dx", x, dx, objective);
+    for (Param* p : block.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective);
+  }
+}
+
+TEST(LayerGrad, EmbeddingWithPositions) {
+  ModelSpec spec = TinySpec(PositionKind::kLearned);
+  Model model = Model::Build(spec, 7, DType::kF64, Device::CPU(), 0, 1);
+  Layer& emb = *model.layers()[0];
+  MicroBatch mb = RandomBatch(spec, 3, 4, 50);
+  Tensor r = RandomTensor({12, spec.hidden}, 51);
+  auto objective = [&] { return Dot(emb.Forward(mb, Tensor(), nullptr), r); };
+  std::unique_ptr<LayerActivations> saved;
+  emb.Forward(mb, Tensor(), &saved);
+  EXPECT_FALSE(emb.BackwardInput(mb, r, saved.get()).defined());
+  emb.BackwardWeight(mb, saved.get());
+  for (Param* p : emb.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective, 200);
+}
+
+TEST(LayerGrad, LossHeadTiedAndChunked) {
+  ModelSpec spec = TinySpec(PositionKind::kLearned);
+  Model model = Model::Build(spec, 7, DType::kF64, Device::CPU(), spec.list_size() - 1);
+  Layer& head = *model.layers()[0];
+  Jitter(head.params(), 200);
+  // 300 rows: more than one chunk of the head's row loop.
+  MicroBatch mb = RandomBatch(spec, 60, 5, 60);
+  Tensor x = RandomTensor({300, spec.hidden}, 61);
+  auto objective = [&] { return mb.loss_scale * head.Forward(mb, x, nullptr).data<double>()[0]; };
+  std::unique_ptr<LayerActivations> saved;
+  head.Forward(mb, x, &saved);
+  Tensor dx = head.BackwardInput(mb, Tensor(), saved.get());
+  head.BackwardWeight(mb, saved.get());
+  ExpectGradientMatches("head dx", x, dx, objective, 100);
+  for (Param* p : head.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective, 100);
+  // Padded vocabulary rows of the tied table get no gradient from the loss.
+  Param* wte = model.FindParam("wte");
+  for (int64_t row = spec.vocab; row < spec.padded_vocab; ++row)
+    for (int64_t c = 0; c < spec.hidden; ++c) EXPECT_EQ(wte->grad.data<double>()[row * spec.hidden + c], 0.0);
+}
+
+TEST(LayerGrad, WholeModelThroughTheLayerList) {
+  for (auto positions : {PositionKind::kLearned, PositionKind::kRope}) {
+    ModelSpec spec = TinySpec(positions);
+    Model model = Model::Build(spec, 11, DType::kF64);
+    Jitter(model.params(), 300);
+    MicroBatch mb = RandomBatch(spec, 2, 6, 70);
+    auto objective = [&] {
+      Tensor x;
+      for (const auto& layer : model.layers()) x = layer->Forward(mb, x, nullptr);
+      return mb.loss_scale * x.data<double>()[0];
+    };
+    std::vector<std::unique_ptr<LayerActivations>> saved(model.layers().size());
+    Tensor x;
+    for (size_t i = 0; i < model.layers().size(); ++i) x = model.layers()[i]->Forward(mb, x, &saved[i]);
+    Tensor g;
+    for (size_t i = model.layers().size(); i-- > 0;) {
+      g = model.layers()[i]->BackwardInput(mb, g, saved[i].get());
+      model.layers()[i]->BackwardWeight(mb, saved[i].get());
+    }
+    // wte collects gradient from both the embedding and the tied head.
+    for (Param* p : model.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective, 48);
+  }
+}
+
+}  // namespace
+}  // namespace baton
