@@ -86,7 +86,11 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
   T* x_all = p.value.data<T>();
   const T* g_all = p.grad.data<T>();
   T* mom_all = o.beta1 > 0 ? s.momentum.data<T>() : nullptr;
-  std::vector<double> u(static_cast<size_t>(nm)), colsum(static_cast<size_t>(l.factored ? m : 0));
+  // Scratch kept across calls: a fresh multi-megabyte buffer per parameter per
+  // step costs page faults that rival the update itself.
+  thread_local std::vector<double> u, colsum;
+  u.resize(static_cast<size_t>(nm));
+  colsum.resize(static_cast<size_t>(l.factored ? m : 0));
   std::vector<AdafactorSliceStats> stats;
   for (int64_t b = 0; b < l.slices; ++b) {
     T* x = x_all + b * nm;

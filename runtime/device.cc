@@ -1,6 +1,8 @@
 #include "runtime/device.h"
 
-#include <atomic>
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
 #include <cstdlib>
 #include <cstring>
 
@@ -9,29 +11,61 @@
 namespace baton {
 namespace {
 
-// 64-byte aligned host memory with byte accounting.
+// 64-byte aligned host memory with byte accounting. Freed blocks are kept
+// and handed out again for the same size: a training step allocates the same
+// shapes every time, and returning big blocks to the OS each step would make
+// every step pay page faults on fresh memory.
 class CpuAllocator : public Allocator {
  public:
   void* Allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = rounded == 0 ? nullptr : std::aligned_alloc(64, rounded);
-    BATON_CHECK(rounded == 0 || p != nullptr, "host allocation of " << bytes << " bytes failed");
-    int64_t now = current_.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
-    int64_t peak = peak_.load();
-    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = cache_.find(rounded);
+      if (it != cache_.end()) {
+        p = it->second;
+        cache_.erase(it);
+        cached_bytes_ -= static_cast<int64_t>(rounded);
+      }
+      current_ += static_cast<int64_t>(bytes);
+      peak_ = std::max(peak_, current_);
+      ++allocations_;
     }
-    allocations_.fetch_add(1);
+    if (!p && rounded > 0) {
+      p = std::aligned_alloc(64, rounded);
+      BATON_CHECK(p != nullptr, "host allocation of " << bytes << " bytes failed");
+    }
     return p;
   }
   void Free(void* ptr, size_t bytes) override {
-    std::free(ptr);
-    current_.fetch_sub(static_cast<int64_t>(bytes));
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ -= static_cast<int64_t>(bytes);
+    if (ptr) {
+      cache_.emplace(rounded, ptr);
+      cached_bytes_ += static_cast<int64_t>(rounded);
+    }
   }
-  MemoryStats Stats() const override { return {current_.load(), peak_.load(), allocations_.load()}; }
-  void ResetPeak() override { peak_.store(current_.load()); }
+  MemoryStats Stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {current_, peak_, allocations_, cached_bytes_};
+  }
+  void ResetPeak() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_ = current_;
+  }
+  void ReleaseCached() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [size, ptr] : cache_) std::free(ptr);
+    cache_.clear();
+    cached_bytes_ = 0;
+  }
 
  private:
-  std::atomic<int64_t> current_{0}, peak_{0}, allocations_{0};
+  mutable std::mutex mu_;
+  std::unordered_multimap<size_t, void*> cache_;
+  int64_t current_ = 0, peak_ = 0, allocations_ = 0, cached_bytes_ = 0;
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Devices and memory. A Device names where bytes live; an Allocator hands out
-// and takes back buffers on one device and keeps byte counts (current and
-// peak) so that memory can be reported by the trainer. The CUDA backend adds a
+// and takes back buffers on one device, caches freed blocks for reuse, and
+// keeps byte counts (current and peak) so that memory can be reported. The CUDA backend adds a
 // CudaAllocator behind the same interface; nothing above runtime/ changes.
 #pragma once
 
@@ -25,9 +25,10 @@ struct Device {
 };
 
 struct MemoryStats {
-  int64_t current_bytes = 0;
-  int64_t peak_bytes = 0;
-  int64_t allocations = 0;  // number of Allocate calls so far
+  int64_t current_bytes = 0;  // in use by tensors
+  int64_t peak_bytes = 0;     // highest current_bytes since the last ResetPeak
+  int64_t allocations = 0;    // number of Allocate calls so far
+  int64_t cached_bytes = 0;   // freed, kept for reuse
 };
 
 class Allocator {
@@ -37,6 +38,8 @@ class Allocator {
   virtual void Free(void* ptr, size_t bytes) = 0;
   virtual MemoryStats Stats() const = 0;
   virtual void ResetPeak() = 0;
+  // Returns cached free blocks to the system.
+  virtual void ReleaseCached() = 0;
 };
 
 // The process-wide allocator for a device.

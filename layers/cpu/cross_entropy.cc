@@ -10,18 +10,25 @@ namespace baton::cpu {
 template <typename T>
 void SoftmaxCrossEntropy(const T* logits, const int32_t* targets, int64_t rows, int64_t padded_vocab, int64_t vocab,
                          T* losses, T* dlogits, T grad_scale) {
+  // exp in the working precision T (float on the reference backend): this loop
+  // touches every logit and dominates the head's non-GEMM time; sums in double.
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * padded_vocab;
-    double mx = -INFINITY;
-    for (int64_t j = 0; j < vocab; ++j) mx = std::max(mx, static_cast<double>(z[j]));
+    T mx = z[0];
+    for (int64_t j = 1; j < vocab; ++j) mx = std::max(mx, z[j]);
+    const T target_logit = z[targets[r]];  // read before dlogits may overwrite z
+    T* g = dlogits ? dlogits + r * padded_vocab : nullptr;
     double sum = 0;
-    for (int64_t j = 0; j < vocab; ++j) sum += std::exp(z[j] - mx);
-    const double log_sum = std::log(sum) + mx;
-    losses[r] = static_cast<T>(log_sum - z[targets[r]]);
-    if (!dlogits) continue;
-    T* g = dlogits + r * padded_vocab;
-    for (int64_t j = 0; j < vocab; ++j) g[j] = static_cast<T>(std::exp(z[j] - log_sum) * grad_scale);
+    for (int64_t j = 0; j < vocab; ++j) {
+      const T e = std::exp(z[j] - mx);
+      sum += e;
+      if (g) g[j] = e;
+    }
+    losses[r] = static_cast<T>(std::log(sum) + mx - target_logit);
+    if (!g) continue;
+    const T scale = static_cast<T>(grad_scale / sum);
+    for (int64_t j = 0; j < vocab; ++j) g[j] *= scale;
     for (int64_t j = vocab; j < padded_vocab; ++j) g[j] = T(0);
     g[targets[r]] -= grad_scale;
   }

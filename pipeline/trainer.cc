@@ -1,0 +1,66 @@
+#include "pipeline/trainer.h"
+
+#include <cmath>
+#include <memory>
+
+#include "optim/grad_clip.h"
+#include "runtime/timer.h"
+
+namespace baton {
+
+Trainer::Trainer(Model* model, Adafactor* optimizer, TrainerOptions options)
+    : model_(model), optimizer_(optimizer), options_(options), params_(model->params()) {}
+
+Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_batches) {
+  Timer timer;
+  int64_t tokens = 0;
+  for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
+  for (Param* p : params_) p->grad.SetZero();
+
+  const auto& layers = model_->layers();
+  double loss_sum = 0;
+  std::vector<std::unique_ptr<LayerActivations>> saved(layers.size());
+  for (MicroBatch& mb : micro_batches) {
+    mb.loss_scale = 1.0 / static_cast<double>(tokens);
+    Tensor x;
+    for (size_t i = 0; i < layers.size(); ++i) x = layers[i]->Forward(mb, x, &saved[i]);
+    loss_sum += x.data<double>()[0];
+    Tensor grad;
+    for (size_t i = layers.size(); i-- > 0;) {
+      grad = layers[i]->BackwardInput(mb, grad, saved[i].get());
+      layers[i]->BackwardWeight(mb, saved[i].get());
+      saved[i].reset();
+    }
+  }
+
+  StepMetrics m;
+  m.step = step;
+  m.tokens = tokens;
+  m.loss = loss_sum / static_cast<double>(tokens);
+  m.grad_norm = std::sqrt(SquaredGradNorm(params_));
+  if (!std::isfinite(m.grad_norm) || !std::isfinite(m.loss)) {
+    return Status::Internal("step " + std::to_string(step) + ": loss " + std::to_string(m.loss) +
+                            ", gradient norm " + std::to_string(m.grad_norm) +
+                            " is not finite; the update was not applied (lower optim.lr or set optim.clip_grad_norm)");
+  }
+  const double clip = ClipFactor(m.grad_norm, options_.clip_grad_norm);
+  if (clip != 1.0) ScaleGrads(params_, clip);
+  m.lr = LearningRateAt(options_.lr, step);
+  optimizer_->Step(step, m.lr);
+  m.seconds = timer.Seconds();
+  return m;
+}
+
+double Trainer::Evaluate(const std::vector<MicroBatch>& micro_batches) const {
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  for (const MicroBatch& mb : micro_batches) {
+    Tensor x;
+    for (const auto& layer : model_->layers()) x = layer->Forward(mb, x, nullptr);
+    loss_sum += x.data<double>()[0];
+    tokens += mb.tokens.numel();
+  }
+  return tokens ? loss_sum / static_cast<double>(tokens) : 0.0;
+}
+
+}  // namespace baton

@@ -1,0 +1,51 @@
+// The training step of one process: gradient accumulation over micro-batches
+// through the model's layer list, global-norm clipping, the learning-rate
+// schedule and the AdaFactor update; and evaluation. The pipeline executor
+// (stages over ranks, schedules as data) replaces the layer loop here when
+// parallel.stages > 1; the step's arithmetic stays the same.
+#pragma once
+
+#include <vector>
+
+#include "layers/layer.h"
+#include "layers/model.h"
+#include "optim/adafactor.h"
+#include "optim/lr_schedule.h"
+#include "runtime/status.h"
+
+namespace baton {
+
+struct TrainerOptions {
+  LrScheduleOptions lr;
+  double clip_grad_norm = 0;  // 0 = off
+};
+
+struct StepMetrics {
+  int64_t step = 0;
+  double loss = 0;        // mean loss per token over the step's micro-batches
+  double lr = 0;          // the rate handed to AdaFactor
+  double grad_norm = 0;   // global gradient norm before clipping
+  int64_t tokens = 0;
+  double seconds = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(Model* model, Adafactor* optimizer, TrainerOptions options);
+
+  // One optimizer step over `micro_batches` (their loss_scale is set here so that the
+  // gradient is that of the mean loss over all their tokens). `step` is 1-based.
+  // Fails (and leaves the weights untouched) when the gradient norm is not finite.
+  Result<StepMetrics> Step(int64_t step, std::vector<MicroBatch> micro_batches);
+
+  // Mean loss per token over `micro_batches`, forward only.
+  double Evaluate(const std::vector<MicroBatch>& micro_batches) const;
+
+ private:
+  Model* model_;
+  Adafactor* optimizer_;
+  TrainerOptions options_;
+  std::vector<Param*> params_;
+};
+
+}  // namespace baton

@@ -1,0 +1,152 @@
+// ValidateRunConfig: (baton.min)/(baton.max) ranges and the cross-field rules.
+#include "launch/config_validation.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace baton {
+namespace {
+
+constexpr const char* kSource = "configs/x.pbtxt";
+
+RunConfig Valid() {
+  RunConfig config;
+  config.mutable_data()->set_train("data/t/*.bin");
+  config.mutable_data()->set_val("data/v/*.bin");
+  return config;
+}
+
+// The message, or "" when valid.
+std::string Problems(const RunConfig& config) {
+  Status s = ValidateRunConfig(config, kSource);
+  if (!s.ok()) {
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  }
+  return s.message();
+}
+
+bool Has(const std::string& problems, const std::string& line) {
+  return problems.find(std::string(kSource) + ": " + line) != std::string::npos;
+}
+
+TEST(ConfigValidationTest, DefaultsWithDataAreValid) { EXPECT_EQ(Problems(Valid()), ""); }
+
+TEST(ConfigValidationTest, NegativeLearningRate) {
+  RunConfig config = Valid();
+  config.mutable_optim()->set_lr(-0.1);
+  EXPECT_EQ(Problems(config), "configs/x.pbtxt: optim.lr = -0.1 is below the minimum 0");
+}
+
+TEST(ConfigValidationTest, ZeroLayers) {
+  RunConfig config = Valid();
+  config.mutable_model()->set_layers(0);
+  EXPECT_EQ(Problems(config), "configs/x.pbtxt: model.layers = 0 is below the minimum 1");
+}
+
+TEST(ConfigValidationTest, AboveMaximum) {
+  RunConfig config = Valid();
+  config.mutable_model()->set_vocab(70000);
+  config.mutable_optim()->set_min_lr_ratio(1.5);
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "model.vocab = 70000 is above the maximum 65535")) << p;
+  EXPECT_TRUE(Has(p, "optim.min_lr_ratio = 1.5 is above the maximum 1")) << p;
+}
+
+TEST(ConfigValidationTest, NonFiniteNumbers) {
+  RunConfig config = Valid();
+  config.mutable_optim()->set_lr(std::nan(""));
+  EXPECT_TRUE(Has(Problems(config), "optim.lr = nan is not a finite number"));
+}
+
+TEST(ConfigValidationTest, HiddenDivisibleByHeads) {
+  RunConfig config = Valid();
+  config.mutable_model()->set_hidden(100);
+  EXPECT_TRUE(Has(Problems(config), "model.hidden = 100 is not divisible by model.heads = 12"));
+}
+
+TEST(ConfigValidationTest, RopeNeedsEvenHeadSize) {
+  RunConfig config = Valid();
+  config.mutable_model()->set_family(ModelConfig::GPT_ROPE);
+  config.mutable_model()->set_hidden(780);  // 65 per head
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "model.family = GPT_ROPE needs an even head size, but model.hidden / model.heads = 780 / 12 = 65"))
+      << p;
+  config.mutable_model()->set_family(ModelConfig::GPT2);
+  EXPECT_EQ(Problems(config), "");  // odd head sizes are fine without RoPE
+}
+
+TEST(ConfigValidationTest, SeqLenFitsMaxPositions) {
+  RunConfig config = Valid();
+  config.mutable_train()->set_seq_len(2048);
+  EXPECT_TRUE(Has(Problems(config), "train.seq_len = 2048 exceeds model.max_positions = 1024"));
+}
+
+TEST(ConfigValidationTest, RoformerFamiliesNotImplemented) {
+  for (ModelConfig::Family family : {ModelConfig::ROFORMER, ModelConfig::ROFORMER_V2}) {
+    RunConfig config = Valid();
+    config.mutable_model()->set_family(family);
+    const std::string p = Problems(config);
+    EXPECT_TRUE(Has(p, "model.family = " + ModelConfig::Family_Name(family) +
+                           " is not implemented yet (a later release adds the RoFormer family)"))
+        << p;
+  }
+}
+
+TEST(ConfigValidationTest, OneProcessOnly) {
+  RunConfig config = Valid();
+  config.mutable_parallel()->set_stages(2);
+  config.mutable_parallel()->set_replicas(3);
+  EXPECT_EQ(Problems(config),
+            "configs/x.pbtxt: this build trains in one process; pipeline stages and replicas arrive with the pipeline "
+            "(parallel.stages=2, parallel.replicas=3)");
+  config.mutable_parallel()->set_stages(1);
+  EXPECT_TRUE(Has(Problems(config), "this build trains in one process"));
+}
+
+TEST(ConfigValidationTest, VirtualStagesNeedInterleavedSchedule) {
+  RunConfig config = Valid();
+  config.mutable_parallel()->set_virtual_stages(2);
+  EXPECT_TRUE(Has(Problems(config), "parallel.virtual_stages = 2 needs parallel.schedule = INTERLEAVED_1F1B"));
+  config.mutable_parallel()->set_schedule(ParallelConfig::INTERLEAVED_1F1B);
+  EXPECT_EQ(Problems(config), "");
+}
+
+TEST(ConfigValidationTest, TrainingDataRequired) {
+  RunConfig config = Valid();
+  config.mutable_data()->clear_train();
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "data.train is empty; set it to a glob of training token shards")) << p;
+}
+
+TEST(ConfigValidationTest, ValidationDataRequiredOnlyWhenEvaluating) {
+  RunConfig config = Valid();
+  config.mutable_data()->clear_val();
+  EXPECT_TRUE(Has(Problems(config), "data.val is empty but train.eval_batches = 20"));
+  config.mutable_train()->set_eval_batches(0);
+  EXPECT_EQ(Problems(config), "");
+}
+
+TEST(ConfigValidationTest, WarmupLongerThanTrainingIsAllowed) {
+  RunConfig config = Valid();
+  config.mutable_train()->set_steps(10);
+  config.mutable_optim()->set_warmup_steps(100);
+  EXPECT_EQ(Problems(config), "");
+}
+
+TEST(ConfigValidationTest, ReportsAllProblemsOnePerLine) {
+  RunConfig config;  // no data
+  config.mutable_optim()->set_lr(-1);
+  config.mutable_model()->set_layers(0);
+  config.mutable_model()->set_heads(7);
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "optim.lr = -1 is below the minimum 0")) << p;
+  EXPECT_TRUE(Has(p, "model.layers = 0 is below the minimum 1")) << p;
+  EXPECT_TRUE(Has(p, "model.hidden = 768 is not divisible by model.heads = 7")) << p;
+  EXPECT_TRUE(Has(p, "data.train is empty")) << p;
+  EXPECT_EQ(std::count(p.begin(), p.end(), '\n'), 4) << p;  // 5 problems (data.val too)
+}
+
+}  // namespace
+}  // namespace baton
