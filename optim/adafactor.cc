@@ -164,7 +164,7 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
 
 Status ValidateAdafactorOptions(const AdafactorOptions& o) {
   auto bad = [](const std::string& field, double v, const char* want) {
-    return Status::InvalidArgument("adafactor." + field + " = " + Str(v) + ": must be " + want);
+    return Status::InvalidArgument("optim." + field + " = " + Str(v) + ": must be " + want);
   };
   // eps1 > 0 keeps sum(R) and V positive, so a zero gradient gives U = 0, not 0/0.
   if (!(o.eps1 > 0) || !std::isfinite(o.eps1)) return bad("eps1", o.eps1, "> 0");

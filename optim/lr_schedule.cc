@@ -11,16 +11,16 @@ const double kPi = std::acos(-1.0);
 
 Status ValidateLrSchedule(const LrScheduleOptions& o) {
   if (!(o.lr > 0) || !std::isfinite(o.lr))
-    return Status::InvalidArgument("lr_schedule.lr = " + std::to_string(o.lr) + ": must be > 0");
+    return Status::InvalidArgument("optim.lr = " + std::to_string(o.lr) + ": must be > 0");
   if (o.warmup_steps < 0)
-    return Status::InvalidArgument("lr_schedule.warmup_steps = " + std::to_string(o.warmup_steps) + ": must be >= 0");
+    return Status::InvalidArgument("optim.warmup_steps = " + std::to_string(o.warmup_steps) + ": must be >= 0");
   if (o.kind == LrScheduleKind::kLinear || o.kind == LrScheduleKind::kCosine) {
     if (!(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1))
-      return Status::InvalidArgument("lr_schedule.min_lr_ratio = " + std::to_string(o.min_lr_ratio) +
+      return Status::InvalidArgument("optim.min_lr_ratio = " + std::to_string(o.min_lr_ratio) +
                                      ": must be in [0, 1]");
     if (o.total_steps <= o.warmup_steps)
-      return Status::InvalidArgument("lr_schedule.total_steps = " + std::to_string(o.total_steps) +
-                                     ": must be > warmup_steps (" + std::to_string(o.warmup_steps) + ") for a " +
+      return Status::InvalidArgument("train.steps = " + std::to_string(o.total_steps) +
+                                     ": must be > optim.warmup_steps (" + std::to_string(o.warmup_steps) + ") for a " +
                                      LrScheduleKindName(o.kind) + " decay");
   }
   return Status::OK();

@@ -64,7 +64,7 @@ TEST(LrSchedule, Validate) {
   auto o = Make(LrScheduleKind::kCosine, 1e-3, 100, 0.1, 50);
   Status st = ValidateLrSchedule(o);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
-  EXPECT_NE(st.message().find("total_steps"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("train.steps"), std::string::npos) << st.message();
   o = Make(LrScheduleKind::kLinear, 1e-3, 0, 1.5, 50);
   EXPECT_NE(ValidateLrSchedule(o).message().find("min_lr_ratio"), std::string::npos);
   o = Make(LrScheduleKind::kConstant, -1, 0, 0.1, 1);

@@ -1,0 +1,17 @@
+// Turns the validated run configuration into what the lower layers take:
+// the model's shape, AdaFactor's options, the learning-rate schedule. Only
+// launch/ knows about protobuf; layers/ and optim/ get plain structs.
+#pragma once
+
+#include "layers/model_spec.h"
+#include "optim/adafactor.h"
+#include "optim/lr_schedule.h"
+#include "proto/config.pb.h"
+
+namespace baton {
+
+ModelSpec ModelSpecFromConfig(const ModelConfig& model);
+AdafactorOptions AdafactorOptionsFromConfig(const OptimConfig& optim);
+LrScheduleOptions LrScheduleFromConfig(const OptimConfig& optim, int64_t total_steps);
+
+}  // namespace baton

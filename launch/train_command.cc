@@ -1,0 +1,90 @@
+#include "launch/train_command.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "launch/config_help.h"
+#include "launch/config_loader.h"
+#include "launch/train_run.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+
+namespace baton {
+namespace {
+
+constexpr const char* kUsage = R"(usage: baton train --config FILE [--set path.to.field=value ...] --run-dir DIR
+
+Trains the model described by FILE (protobuf text format, see configs/).
+
+  --config FILE       run configuration (.pbtxt)
+  --set FIELD=VALUE   override one config field, e.g. --set model.layers=4 (repeatable)
+  --run-dir DIR       where config.pbtxt and metrics.jsonl are written (must not hold a run yet)
+  --help-config       list every config field with its type, default and meaning
+  --help              this text
+
+Output: one line per step on stdout (step, loss, lr, gradient norm, ms, tokens/s, ETA),
+validation lines, and DIR/metrics.jsonl with one JSON object per line.
+)";
+
+struct Args {
+  std::string config, run_dir;
+  std::vector<std::string> sets;
+};
+
+// Returns -1 to continue, otherwise the exit code.
+int ParseArgs(int argc, char** argv, Args* args) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "baton train: %s needs a value\n%s", flag, kUsage);
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--help-config") {
+      std::fputs(ConfigFieldsHelp().c_str(), stdout);
+      return 0;
+    } else if (a == "--config" || a == "--run-dir" || a == "--set") {
+      const char* v = value(a.c_str());
+      if (!v) return 2;
+      if (a == "--config") args->config = v;
+      if (a == "--run-dir") args->run_dir = v;
+      if (a == "--set") args->sets.push_back(v);
+    } else if (a.rfind("--config=", 0) == 0) {
+      args->config = a.substr(9);
+    } else if (a.rfind("--run-dir=", 0) == 0) {
+      args->run_dir = a.substr(10);
+    } else if (a.rfind("--set=", 0) == 0) {
+      args->sets.push_back(a.substr(6));
+    } else {
+      std::fprintf(stderr, "baton train: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (args->config.empty() || args->run_dir.empty()) {
+    std::fprintf(stderr, "baton train: --config and --run-dir are required\n%s", kUsage);
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int RunTrainCommand(int argc, char** argv) {
+  Args args;
+  if (int code = ParseArgs(argc, argv, &args); code >= 0) return code;
+  MpiWorld& world = MpiWorld::Init(&argc, &argv);
+  Result<RunConfig> config = LoadRunConfig(args.config, args.sets);
+  Status status = config.ok() ? RunTraining({*config, args.config, args.run_dir}, world) : config.status();
+  if (!status.ok()) world.Abort(status);  // every rank goes down, never a hang
+  world.Finalize();
+  return 0;
+}
+
+}  // namespace baton

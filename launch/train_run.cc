@@ -1,0 +1,163 @@
+#include "launch/train_run.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "data/batch_sampler.h"
+#include "data/token_dataset.h"
+#include "launch/config_effective.h"
+#include "launch/metrics_log.h"
+#include "launch/run_spec.h"
+#include "layers/model.h"
+#include "optim/adafactor.h"
+#include "pipeline/trainer.h"
+#include "runtime/log.h"
+#include "runtime/timer.h"
+
+namespace baton {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Validation draws from its own stream so that the validation set is the same
+// fixed sample at every evaluation and does not depend on training progress.
+constexpr uint64_t kValidationSeedSalt = 0x76616c6964ull;  // "valid"
+
+Status PrepareRunDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create run directory " + dir + ": " + ec.message());
+  if (fs::exists(fs::path(dir) / "metrics.jsonl"))
+    return Status::InvalidArgument("run directory " + dir +
+                                   " already holds a run (metrics.jsonl); choose a new --run-dir or remove the old one");
+  return Status::OK();
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.good()) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
+std::vector<MicroBatch> DrawMicroBatches(BatchSampler* sampler, int count, int batch) {
+  std::vector<MicroBatch> out(static_cast<size_t>(count));
+  for (MicroBatch& mb : out) sampler->Next(batch, &mb.tokens, &mb.targets);
+  return out;
+}
+
+std::string HumanCount(double x) {
+  char buf[32];
+  if (x >= 1e9) std::snprintf(buf, sizeof(buf), "%.2fG", x / 1e9);
+  else if (x >= 1e6) std::snprintf(buf, sizeof(buf), "%.2fM", x / 1e6);
+  else if (x >= 1e3) std::snprintf(buf, sizeof(buf), "%.1fk", x / 1e3);
+  else std::snprintf(buf, sizeof(buf), "%.0f", x);
+  return buf;
+}
+
+std::string Duration(double seconds) {
+  char buf[32];
+  const long s = std::lround(seconds);
+  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%ldh%02ldm", s / 3600, s % 3600 / 60);
+  else std::snprintf(buf, sizeof(buf), "%ldm%02lds", s / 60, s % 60);
+  return buf;
+}
+
+}  // namespace
+
+Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
+  const RunConfig& config = options.config;
+  const TrainConfig& train = config.train();
+  const int world_expected = config.parallel().stages() * config.parallel().replicas();
+  if (world.size() != world_expected) {
+    return Status::InvalidArgument(options.config_source + ": parallel.stages x parallel.replicas = " +
+                                   std::to_string(world_expected) + " but the job has " +
+                                   std::to_string(world.size()) + " ranks (start it with mpirun -np " +
+                                   std::to_string(world_expected) + ")");
+  }
+  const ModelSpec spec = ModelSpecFromConfig(config.model());
+  const AdafactorOptions adafactor = AdafactorOptionsFromConfig(config.optim());
+  const LrScheduleOptions lr = LrScheduleFromConfig(config.optim(), train.steps());
+  BATON_RETURN_IF_ERROR(ValidateAdafactorOptions(adafactor).WithContext(options.config_source));
+  BATON_RETURN_IF_ERROR(ValidateLrSchedule(lr).WithContext(options.config_source));
+
+  BATON_ASSIGN_OR_RETURN(TokenDataset train_data, TokenDataset::Open(config.data().train(), spec.vocab));
+  BATON_ASSIGN_OR_RETURN(BatchSampler train_sampler, BatchSampler::Create(&train_data, train.seq_len(), train.seed()));
+  std::vector<MicroBatch> val_batches;  // a fixed sample, drawn once: every evaluation sees the same tokens
+  uint64_t val_tokens = 0;
+  if (train.eval_batches() > 0) {
+    BATON_ASSIGN_OR_RETURN(TokenDataset val_data, TokenDataset::Open(config.data().val(), spec.vocab));
+    BATON_ASSIGN_OR_RETURN(BatchSampler val_sampler,
+                           BatchSampler::Create(&val_data, train.seq_len(), train.seed() ^ kValidationSeedSalt));
+    val_batches = DrawMicroBatches(&val_sampler, train.eval_batches(), train.microbatch_size());
+    val_tokens = val_data.total_tokens();
+  }
+
+  // Everything the user gave has been checked; only now touch the run directory.
+  BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir));
+  BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
+
+  Model model = Model::Build(spec, train.seed());
+  Adafactor optimizer(adafactor);
+  optimizer.AddParams(model.params());
+  Trainer trainer(&model, &optimizer, TrainerOptions{lr, config.optim().clip_grad_norm()});
+
+  const int64_t tokens_per_step =
+      static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches();
+  LogInfo("baton: %s, %ld layers, hidden %ld, %ld heads, %s parameters; %d rank(s) = %d stage(s) x %d replica(s)",
+          spec.family.c_str(), static_cast<long>(spec.layers), static_cast<long>(spec.hidden),
+          static_cast<long>(spec.heads), HumanCount(static_cast<double>(spec.ParameterCount())).c_str(),
+          world.size(), config.parallel().stages(), config.parallel().replicas());
+  LogInfo("baton: %ld steps of %ld tokens (%d x %d sequences of %d); train data %s tokens, validation %s tokens",
+          static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), train.microbatches(),
+          train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
+          HumanCount(static_cast<double>(val_tokens)).c_str());
+  LogInfo("baton: AdaFactor state %s bytes (Adam would need %s); lr schedule %s, lr %g",
+          HumanCount(static_cast<double>(optimizer.StateBytes())).c_str(),
+          HumanCount(static_cast<double>(AdamStateBytes(model.params()))).c_str(), LrScheduleKindName(lr.kind), lr.lr);
+
+  BATON_ASSIGN_OR_RETURN(MetricsLog metrics, MetricsLog::Create(options.run_dir + "/metrics.jsonl"));
+  auto evaluate = [&](int64_t step) -> Status {
+    if (val_batches.empty()) return Status::OK();
+    const double val_loss = trainer.Evaluate(val_batches);
+    LogInfo("step %6ld | val_loss %.4f", static_cast<long>(step), val_loss);
+    return metrics.Append({{"step", step}, {"val_loss", val_loss}});
+  };
+
+  BATON_RETURN_IF_ERROR(evaluate(0));
+  Timer run_timer;
+  for (int64_t step = 1; step <= train.steps(); ++step) {
+    BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, DrawMicroBatches(&train_sampler, train.microbatches(),
+                                                                              train.microbatch_size())));
+    const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;
+    BATON_RETURN_IF_ERROR(metrics.Append({{"step", step},
+                                          {"loss", m.loss},
+                                          {"lr", m.lr},
+                                          {"grad_norm", m.grad_norm},
+                                          {"tokens", m.tokens},
+                                          {"ms", m.seconds * 1e3},
+                                          {"tokens_per_s", tokens_per_s}}));
+    if (step % train.log_every() == 0 || step == train.steps()) {
+      const double eta = run_timer.Seconds() / static_cast<double>(step) * static_cast<double>(train.steps() - step);
+      LogInfo("step %6ld/%ld | loss %.4f | lr %.2e | norm %.3f | %5.0f ms | %s tok/s | eta %s", static_cast<long>(step),
+              static_cast<long>(train.steps()), m.loss, m.lr, m.grad_norm, m.seconds * 1e3,
+              HumanCount(tokens_per_s).c_str(), Duration(eta).c_str());
+    }
+    const bool last = step == train.steps();
+    if (last || (train.eval_every() > 0 && step % train.eval_every() == 0)) BATON_RETURN_IF_ERROR(evaluate(step));
+  }
+  LogInfo("baton: done in %s; metrics in %s", Duration(run_timer.Seconds()).c_str(), metrics.path().c_str());
+  return Status::OK();
+}
+
+}  // namespace baton
