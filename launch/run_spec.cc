@@ -55,4 +55,12 @@ LrScheduleOptions LrScheduleFromConfig(const OptimConfig& o, int64_t total_steps
   return s;
 }
 
+RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel) {
+  switch (parallel.recompute()) {
+    case ParallelConfig::SELECTIVE: return RecomputePolicy::kSelective;
+    case ParallelConfig::FULL: return RecomputePolicy::kFull;
+    default: return RecomputePolicy::kNone;
+  }
+}
+
 }  // namespace baton

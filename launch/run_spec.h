@@ -6,6 +6,7 @@
 #include "layers/model_spec.h"
 #include "optim/adafactor.h"
 #include "optim/lr_schedule.h"
+#include "pipeline/chunk_runner.h"
 #include "proto/config.pb.h"
 
 namespace baton {
@@ -13,5 +14,6 @@ namespace baton {
 ModelSpec ModelSpecFromConfig(const ModelConfig& model);
 AdafactorOptions AdafactorOptionsFromConfig(const OptimConfig& optim);
 LrScheduleOptions LrScheduleFromConfig(const OptimConfig& optim, int64_t total_steps);
+RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel);
 
 }  // namespace baton

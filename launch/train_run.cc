@@ -110,7 +110,8 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   Model model = Model::Build(spec, train.seed());
   Adafactor optimizer(adafactor);
   optimizer.AddParams(model.params());
-  Trainer trainer(&model, &optimizer, TrainerOptions{lr, config.optim().clip_grad_norm()});
+  Trainer trainer(&model, &optimizer,
+                  TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(config.parallel())});
 
   const int64_t tokens_per_step =
       static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches();
@@ -146,7 +147,8 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                                           {"grad_norm", m.grad_norm},
                                           {"tokens", m.tokens},
                                           {"ms", m.seconds * 1e3},
-                                          {"tokens_per_s", tokens_per_s}}));
+                                          {"tokens_per_s", tokens_per_s},
+                                          {"activation_bytes", m.peak_activation_bytes}}));
     if (step % train.log_every() == 0 || step == train.steps()) {
       const double eta = run_timer.Seconds() / static_cast<double>(step) * static_cast<double>(train.steps() - step);
       LogInfo("step %6ld/%ld | loss %.4f | lr %.2e | norm %.3f | %5.0f ms | %s tok/s | eta %s", static_cast<long>(step),

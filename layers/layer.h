@@ -51,6 +51,17 @@ class Layer {
   virtual Tensor BackwardInput(const MicroBatch& mb, const Tensor& grad_out, LayerActivations* saved) = 0;
   // W: accumulates parameter gradients; call after BackwardInput with the same `saved`.
   virtual void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) = 0;
+
+  // Selective recomputation: when on, Forward keeps only what is expensive to
+  // recompute and the backward halves recompute the rest (for a transformer
+  // block: the attention probabilities and the GELU output). Results are
+  // bitwise the same either way. Layers with nothing worth dropping ignore it.
+  virtual void SetSelectiveRecompute(bool on) {}
+
+  // True for the layer that ends the list and computes the loss: its training
+  // Forward must run exactly once per micro-batch (see loss_head.h), so it is
+  // never recomputed.
+  virtual bool computes_loss() const { return false; }
 };
 
 }  // namespace baton

@@ -29,6 +29,7 @@ class LossHead : public Layer {
   Tensor Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) override;
   Tensor BackwardInput(const MicroBatch& mb, const Tensor& grad_out, LayerActivations* saved) override;
   void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) override {}
+  bool computes_loss() const override { return true; }
 
   Norm& final_norm() { return norm_; }
 

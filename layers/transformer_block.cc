@@ -10,11 +10,11 @@ struct BlockActivations : LayerActivations {
   Norm::Saved ln1, ln2;
   Tensor h1;             // ln1 output: input of qkv
   Tensor q, k, v;        // after RoPE
-  Tensor probs;          // attention probabilities
+  Tensor probs;          // attention probabilities (dropped under selective recompute)
   Tensor att;            // attention output: input of attn_proj
   Tensor h2;             // ln2 output: input of fc
   Tensor f;              // fc output: GELU input
-  Tensor g;              // GELU output: input of mlp_proj
+  Tensor g;              // GELU output: input of mlp_proj (dropped under selective recompute)
   // B: output gradients of each linear, consumed by W.
   Tensor d_qkv, d_att_out, d_f, d_mlp_out;
 };
@@ -76,6 +76,12 @@ Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::uni
   Tensor y = mlp_proj_.Forward(a->g);
   ops::Add(y, x2, &y);
 
+  if (selective_) {
+    // The [batch, heads, seq, seq] probabilities dominate a block's activations
+    // (Korthikanti et al. 2022); recomputing them from q and k is cheap.
+    a->probs = Tensor();
+    a->g = Tensor();
+  }
   if (saved) *saved = std::move(a);
   return y;
 }
@@ -96,6 +102,11 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
   // Attention half: x2 = x + proj(attn(ln1(x))).
   a->d_att_out = dx2;
   Tensor datt = attn_proj_.BackwardInput(dx2);
+  if (!a->probs.defined()) {  // selective recompute
+    a->probs = Tensor::Empty({a->q.dim(0) / seq, spec_.heads, seq, seq}, a->q.dtype(), a->q.device());
+    Tensor scratch = EmptyLike(a->q);
+    ops::CausalAttentionForward(a->q, a->k, a->v, seq, spec_.heads, &scratch, &a->probs);
+  }
   Tensor dq = EmptyLike(a->q), dk = EmptyLike(a->q), dv = EmptyLike(a->q);
   ops::CausalAttentionBackward(datt, a->q, a->k, a->v, a->probs, seq, spec_.heads, &dq, &dk, &dv);
   if (spec_.positions == PositionKind::kRope) {
@@ -109,11 +120,18 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
   Tensor dh1 = qkv_.BackwardInput(a->d_qkv);
   Tensor dx = ln1_.Backward(dh1, a->ln1);
   ops::Add(dx, dx2, &dx);
+  // W needs only the linears' inputs and output gradients (and f, to recompute g).
+  a->probs = a->q = a->k = a->v = Tensor();
+  a->ln1 = a->ln2 = Norm::Saved{};
   return dx;
 }
 
 void TransformerBlock::BackwardWeight(const MicroBatch&, LayerActivations* saved) {
   auto* a = static_cast<BlockActivations*>(saved);
+  if (!a->g.defined()) {  // selective recompute
+    a->g = EmptyLike(a->f);
+    ops::GeluForward(a->f, &a->g);
+  }
   mlp_proj_.BackwardWeight(a->g, a->d_mlp_out);
   fc_.BackwardWeight(a->h2, a->d_f);
   attn_proj_.BackwardWeight(a->att, a->d_att_out);

@@ -23,6 +23,7 @@ class TransformerBlock : public Layer {
   Tensor Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) override;
   Tensor BackwardInput(const MicroBatch& mb, const Tensor& grad_out, LayerActivations* saved) override;
   void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) override;
+  void SetSelectiveRecompute(bool on) override { selective_ = on; }
 
   Linear& qkv() { return qkv_; }
   Linear& attn_proj() { return attn_proj_; }
@@ -38,6 +39,7 @@ class TransformerBlock : public Layer {
   Linear qkv_, attn_proj_;
   Norm ln2_;
   Linear fc_, mlp_proj_;
+  bool selective_ = false;
 };
 
 }  // namespace baton

@@ -8,8 +8,17 @@
 
 namespace baton {
 
+namespace {
+std::vector<Layer*> LayerPointers(const Model& model) {
+  std::vector<Layer*> out;
+  for (const auto& layer : model.layers()) out.push_back(layer.get());
+  return out;
+}
+}  // namespace
+
 Trainer::Trainer(Model* model, Adafactor* optimizer, TrainerOptions options)
-    : model_(model), optimizer_(optimizer), options_(options), params_(model->params()) {}
+    : model_(model), optimizer_(optimizer), options_(options), params_(model->params()),
+      runner_(LayerPointers(*model), options.recompute) {}
 
 Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_batches) {
   Timer timer;
@@ -17,24 +26,20 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
   for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
   for (Param* p : params_) p->grad.SetZero();
 
-  const auto& layers = model_->layers();
+  Allocator& memory = AllocatorFor(Device::CPU());
+  const int64_t bytes_before = memory.Stats().current_bytes;
+  memory.ResetPeak();
   double loss_sum = 0;
-  std::vector<std::unique_ptr<LayerActivations>> saved(layers.size());
-  for (MicroBatch& mb : micro_batches) {
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    MicroBatch& mb = micro_batches[i];
     mb.loss_scale = 1.0 / static_cast<double>(tokens);
-    Tensor x;
-    for (size_t i = 0; i < layers.size(); ++i) x = layers[i]->Forward(mb, x, &saved[i]);
-    loss_sum += x.data<double>()[0];
-    Tensor grad;
-    for (size_t i = layers.size(); i-- > 0;) {
-      grad = layers[i]->BackwardInput(mb, grad, saved[i].get());
-      layers[i]->BackwardWeight(mb, saved[i].get());
-      saved[i].reset();
-    }
+    loss_sum += runner_.Forward(static_cast<int>(i), mb, Tensor()).data<double>()[0];
+    runner_.Backward(static_cast<int>(i), mb, Tensor());
   }
 
   StepMetrics m;
   m.step = step;
+  m.peak_activation_bytes = memory.Stats().peak_bytes - bytes_before;
   m.tokens = tokens;
   m.loss = loss_sum / static_cast<double>(tokens);
   m.grad_norm = std::sqrt(SquaredGradNorm(params_));

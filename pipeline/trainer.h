@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "layers/layer.h"
+#include "pipeline/chunk_runner.h"
 #include "layers/model.h"
 #include "optim/adafactor.h"
 #include "optim/lr_schedule.h"
@@ -18,6 +19,7 @@ namespace baton {
 struct TrainerOptions {
   LrScheduleOptions lr;
   double clip_grad_norm = 0;  // 0 = off
+  RecomputePolicy recompute = RecomputePolicy::kNone;
 };
 
 struct StepMetrics {
@@ -27,6 +29,9 @@ struct StepMetrics {
   double grad_norm = 0;   // global gradient norm before clipping
   int64_t tokens = 0;
   double seconds = 0;
+  // Host bytes allocated during the step above what was allocated before it: the
+  // activations (and gradient temporaries) of the forward and backward passes.
+  int64_t peak_activation_bytes = 0;
 };
 
 class Trainer {
@@ -46,6 +51,7 @@ class Trainer {
   Adafactor* optimizer_;
   TrainerOptions options_;
   std::vector<Param*> params_;
+  ChunkRunner runner_;
 };
 
 }  // namespace baton
