@@ -16,7 +16,8 @@ struct HeadActivations : LayerActivations {
 
 LossHead::LossHead(const ModelSpec& spec, std::shared_ptr<Param> token_table, DType dtype, Device device)
     : vocab_(spec.vocab), norm_("ln_f", spec.hidden, spec.norm, spec.norm_eps, dtype, device),
-      tokens_(std::move(token_table)) {}
+      tokens_(std::move(token_table)),
+      table_grad_(Tensor::Zeros(tokens_->value.shape(), tokens_->value.dtype(), tokens_->value.device())) {}
 
 std::vector<Param*> LossHead::params() {
   std::vector<Param*> p;
@@ -47,7 +48,7 @@ Tensor LossHead::Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<
     if (!saved) continue;
     Tensor dxn = a->d_normed.Rows(begin, end);
     ops::Matmul(z, false, table, false, &dxn);
-    ops::Matmul(z, true, xn, false, &tokens_->grad, 1.0, 1.0);
+    ops::Matmul(z, true, xn, false, &table_grad_, 1.0, 1.0);
   }
   if (saved) *saved = std::move(a);
 

@@ -8,6 +8,12 @@
 // training Forward of this layer must run exactly once per micro-batch; it
 // keeps only the final norm's input and d(normed input) for BackwardInput,
 // and BackwardWeight has nothing left to do.
+//
+// The head's share of the tied table's gradient goes to its own buffer, not
+// into the shared Param's grad: the table's gradient is then always (sum of
+// the embedding's contributions) + (sum of the head's), whether the two ends
+// live in one process or on two pipeline ranks, so every layout computes
+// bitwise the same numbers. Model::FoldTiedGradients adds the buffer in.
 #pragma once
 
 #include <memory>
@@ -32,12 +38,16 @@ class LossHead : public Layer {
   bool computes_loss() const override { return true; }
 
   Norm& final_norm() { return norm_; }
+  Param* token_table() { return tokens_.get(); }
+  // The head's accumulated share of d(objective)/d(token table) since the last fold.
+  Tensor& table_grad() { return table_grad_; }
 
  private:
   std::string name_ = "head";
   int64_t vocab_;
   Norm norm_;
   std::shared_ptr<Param> tokens_;
+  Tensor table_grad_;
 };
 
 }  // namespace baton

@@ -5,6 +5,7 @@
 
 #include "layers/embedding_layer.h"
 #include "layers/loss_head.h"
+#include "layers/ops.h"
 #include "layers/param_init.h"
 #include "layers/transformer_block.h"
 
@@ -72,6 +73,15 @@ Param* Model::FindParam(const std::string& name) const {
   for (Param* p : params())
     if (p->name == name) return p;
   return nullptr;
+}
+
+void Model::FoldTiedGradients() const {
+  for (const auto& layer : layers_) {
+    if (!layer->computes_loss()) continue;
+    auto* head = static_cast<LossHead*>(layer.get());
+    ops::Axpy(1.0, head->table_grad(), &head->token_table()->grad);
+    head->table_grad().SetZero();
+  }
 }
 
 }  // namespace baton

@@ -27,6 +27,10 @@ class Model {
   // Every parameter once (a tied parameter is listed once), in list order.
   std::vector<Param*> params() const;
   Param* FindParam(const std::string& name) const;
+  // Adds the loss head's share of the tied table's gradient into the table's Param
+  // grad and clears it (see loss_head.h). Call after the step's backward passes,
+  // before the gradient is read; a no-op when this range has no head.
+  void FoldTiedGradients() const;
 
  private:
   ModelSpec spec_;

@@ -27,12 +27,19 @@ void CheckGrad(const Param* p) {
 
 }  // namespace
 
-double SquaredGradNorm(const std::vector<Param*>& params) {
-  double total = 0;
+std::vector<double> SquaredGradNorms(const std::vector<Param*>& params) {
+  std::vector<double> out;
+  out.reserve(params.size());
   for (const Param* p : params) {
     CheckGrad(p);
-    total += p->grad.dtype() == DType::kF64 ? SumSquares<double>(p->grad) : SumSquares<float>(p->grad);
+    out.push_back(p->grad.dtype() == DType::kF64 ? SumSquares<double>(p->grad) : SumSquares<float>(p->grad));
   }
+  return out;
+}
+
+double SquaredGradNorm(const std::vector<Param*>& params) {
+  double total = 0;
+  for (double s : SquaredGradNorms(params)) total += s;
   return total;
 }
 

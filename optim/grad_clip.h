@@ -11,6 +11,10 @@ namespace baton {
 
 // Sum of squares of every gradient element, accumulated in double in the
 // order given (deterministic). fp32 or fp64 gradients.
+// Per parameter, in order: the partial sums SquaredGradNorm adds up in that
+// order. A pipeline gathers these from every stage and adds them in the
+// model's parameter order, so every layout computes the same norm bitwise.
+std::vector<double> SquaredGradNorms(const std::vector<Param*>& params);
 double SquaredGradNorm(const std::vector<Param*>& params);
 
 // grad *= factor for every parameter.

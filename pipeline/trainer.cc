@@ -37,6 +37,8 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
     runner_.Backward(static_cast<int>(i), mb, Tensor());
   }
 
+  model_->FoldTiedGradients();
+
   StepMetrics m;
   m.step = step;
   m.peak_activation_bytes = memory.Stats().peak_bytes - bytes_before;

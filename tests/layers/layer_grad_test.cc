@@ -90,6 +90,7 @@ TEST(LayerGrad, LossHeadTiedAndChunked) {
   head.Forward(mb, x, &saved);
   Tensor dx = head.BackwardInput(mb, Tensor(), saved.get());
   head.BackwardWeight(mb, saved.get());
+  model.FoldTiedGradients();
   ExpectGradientMatches("head dx", x, dx, objective, 100);
   for (Param* p : head.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective, 100);
   // Padded vocabulary rows of the tied table get no gradient from the loss.
@@ -117,6 +118,7 @@ TEST(LayerGrad, WholeModelThroughTheLayerList) {
       g = model.layers()[i]->BackwardInput(mb, g, saved[i].get());
       model.layers()[i]->BackwardWeight(mb, saved[i].get());
     }
+    model.FoldTiedGradients();
     // wte collects gradient from both the embedding and the tied head.
     for (Param* p : model.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective, 48);
   }
