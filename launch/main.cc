@@ -7,6 +7,7 @@
 #include <string>
 
 #include "launch/prepare_command.h"
+#include "launch/schedule_command.h"
 #include "launch/train_command.h"
 
 namespace {
@@ -16,8 +17,9 @@ constexpr const char* kUsage = R"(usage: baton <command> [options]
 commands:
   train     train a model from a run configuration      (baton train --help)
   prepare   tokenize text files into token shards        (baton prepare --help)
+  schedule  show a pipeline schedule and its bubble      (baton schedule --help)
 
-Not in this version yet: schedule, grow, export, import, inspect, eval.
+Not in this version yet: grow, export, import, inspect, eval.
 )";
 
 // Our CPU kernels use OpenMP and matrix products use OpenBLAS's own threads.
@@ -42,7 +44,8 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "train") return baton::RunTrainCommand(argc - 1, argv + 1);
   if (command == "prepare") return baton::RunPrepareCommand(argc - 1, argv + 1);
-  for (const char* later : {"schedule", "grow", "export", "import", "inspect", "eval"}) {
+  if (command == "schedule") return baton::RunScheduleCommand(argc - 1, argv + 1);
+  for (const char* later : {"grow", "export", "import", "inspect", "eval"}) {
     if (command == later) {
       std::fprintf(stderr, "baton %s: not available in this version yet\n", later);
       return 2;

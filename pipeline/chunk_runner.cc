@@ -58,6 +58,12 @@ Tensor ChunkRunner::Backward(int id, const MicroBatch& mb, const Tensor& grad_ou
   return RunBackward(id, mb, grad_out, true);
 }
 
+Tensor ChunkRunner::Evaluate(const MicroBatch& mb, const Tensor& x) const {
+  Tensor h = x;
+  for (Layer* layer : layers_) h = layer->Forward(mb, h, nullptr);
+  return h;
+}
+
 void ChunkRunner::BackwardWeight(int id, const MicroBatch& mb) {
   auto it = inflight_.find(id);
   BATON_CHECK(it != inflight_.end(), "weight gradient of micro-batch " << id << " before its forward");

@@ -39,6 +39,9 @@ class ChunkRunner {
   // (under full recompute only one layer's internals exist at a time).
   Tensor Backward(int id, const MicroBatch& mb, const Tensor& grad_out);
 
+  // Forward only, keeping nothing (evaluation).
+  Tensor Evaluate(const MicroBatch& mb, const Tensor& x) const;
+
   int inflight() const { return static_cast<int>(inflight_.size()); }
   const std::vector<Layer*>& layers() const { return layers_; }
 

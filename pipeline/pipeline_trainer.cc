@@ -1,0 +1,171 @@
+#include "pipeline/pipeline_trainer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "layers/ops.h"
+#include "optim/grad_clip.h"
+#include "runtime/timer.h"
+
+namespace baton {
+
+PipelineTrainer::PipelineTrainer(const ModelSpec& spec, uint64_t seed, const StageLayout& layout,
+                                 PipelineSchedule schedule, const AdafactorOptions& adafactor, TrainerOptions options,
+                                 Transport* pipe)
+    : spec_(spec), layout_(layout), schedule_(std::move(schedule)), options_(options), pipe_(pipe),
+      rank_(pipe->rank()) {
+  BATON_CHECK(pipe->size() == layout.stages && schedule_.stages == layout.stages &&
+                  schedule_.virtual_stages == layout.virtual_stages,
+              "pipeline group of " << pipe->size() << ", layout " << layout.stages << "x" << layout.virtual_stages
+                                   << ", schedule " << schedule_.stages << "x" << schedule_.virtual_stages);
+  std::vector<ChunkRunner*> runners;
+  for (int v = 0; v < layout.virtual_stages; ++v) {
+    auto [first, last] = layout.chunks[layout.global_chunk(rank_, v)];
+    models_.push_back(Model::Build(spec, seed, DType::kF32, Device::CPU(), first, last));
+  }
+  for (Model& m : models_) {
+    std::vector<Layer*> layers;
+    for (const auto& l : m.layers()) layers.push_back(l.get());
+    runners_.push_back(std::make_unique<ChunkRunner>(layers, options.recompute));
+    runners.push_back(runners_.back().get());
+    optimizers_.push_back(std::make_unique<Adafactor>(adafactor));
+    optimizers_.back()->AddParams(m.params());
+  }
+  executor_ = std::make_unique<StageExecutor>(&schedule_, rank_, runners, pipe, spec.hidden, DType::kF32);
+}
+
+std::vector<Param*> PipelineTrainer::params() const {
+  std::vector<Param*> out;
+  for (const Model& m : models_)
+    for (Param* p : m.params()) out.push_back(p);
+  return out;
+}
+
+int64_t PipelineTrainer::OptimizerStateBytes() const {
+  int64_t total = 0;
+  for (const auto& o : optimizers_) total += o->StateBytes();
+  return total;
+}
+
+Param* PipelineTrainer::EmbeddingTable() const {
+  return rank_ == layout_.rank_of_chunk(0) ? models_.front().FindParam("wte") : nullptr;
+}
+
+Param* PipelineTrainer::HeadTable() const {
+  return rank_ == layout_.rank_of_chunk(layout_.num_chunks() - 1) ? models_.back().FindParam("wte") : nullptr;
+}
+
+Status PipelineTrainer::SumTiedTableGradient() {
+  for (const Model& m : models_) m.FoldTiedGradients();
+  Param* emb = EmbeddingTable();
+  Param* head = HeadTable();
+  if (emb && emb == head) return Status::OK();  // one model holds both ends: one Param
+  if (emb && head) {                              // two chunks of this rank
+    ops::Axpy(1.0, head->grad, &emb->grad);
+    head->grad.CopyFrom(emb->grad);
+    return Status::OK();
+  }
+  Param* mine = emb ? emb : head;
+  if (!mine) return Status::OK();
+  // emb + head on both ends: IEEE addition commutes, so both get the same bits.
+  const int peer = emb ? layout_.rank_of_chunk(layout_.num_chunks() - 1) : layout_.rank_of_chunk(0);
+  Tensor theirs = Tensor::Empty(mine->grad.shape(), mine->grad.dtype());
+  BATON_RETURN_IF_ERROR(pipe_->Exchange({P2POp::Send(peer, 0, mine->grad), P2POp::Recv(peer, 0, theirs)}));
+  ops::Axpy(1.0, theirs, &mine->grad);
+  return Status::OK();
+}
+
+Result<double> PipelineTrainer::GlobalSquaredGradNorm() {
+  // Every rank contributes (global chunk, index, squared norm) per parameter; all
+  // ranks then add them in the model's order. The head's copy of the tied table
+  // is the same gradient as the embedding's and counts once.
+  std::vector<double> entries;
+  for (int v = 0; v < layout_.virtual_stages; ++v) {
+    std::vector<Param*> ps;
+    for (Param* p : models_[v].params())
+      if (!(p == HeadTable() && p != EmbeddingTable())) ps.push_back(p);
+    const std::vector<double> norms = SquaredGradNorms(ps);
+    for (size_t i = 0; i < norms.size(); ++i)
+      entries.insert(entries.end(), {static_cast<double>(layout_.global_chunk(rank_, v)), static_cast<double>(i), norms[i]});
+  }
+  std::vector<double> counts(static_cast<size_t>(pipe_->size()), 0.0);
+  counts[rank_] = static_cast<double>(entries.size() / 3);
+  BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&counts));
+  const int64_t most = static_cast<int64_t>(*std::max_element(counts.begin(), counts.end()));
+  Tensor mine = Tensor::Empty({most, 3}, DType::kF64);
+  std::fill(mine.data<double>(), mine.data<double>() + mine.numel(), -1.0);
+  std::copy(entries.begin(), entries.end(), mine.data<double>());
+  Tensor all;
+  BATON_RETURN_IF_ERROR(pipe_->AllGather(mine, &all));
+  double total = 0;
+  for (int c = 0; c < layout_.num_chunks(); ++c) {
+    const double* block = all.data<double>() + layout_.rank_of_chunk(c) * most * 3;
+    for (int64_t i = 0; i < most; ++i)
+      if (block[3 * i] == c) total += block[3 * i + 2];  // entries of a chunk are in parameter order
+  }
+  return total;
+}
+
+Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> micro_batches) {
+  Timer timer;
+  int64_t tokens = 0;
+  for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
+  for (MicroBatch& mb : micro_batches) mb.loss_scale = 1.0 / static_cast<double>(tokens);
+  const std::vector<Param*> all = params();
+  for (Param* p : all) p->grad.SetZero();
+
+  Allocator& memory = AllocatorFor(Device::CPU());
+  const int64_t bytes_before = memory.Stats().current_bytes;
+  memory.ResetPeak();
+  BATON_ASSIGN_OR_RETURN(double loss_sum, executor_->RunStep(micro_batches));
+  BATON_RETURN_IF_ERROR(SumTiedTableGradient());
+
+  StepMetrics m;
+  m.step = step;
+  m.tokens = tokens;
+  m.peak_activation_bytes = memory.Stats().peak_bytes - bytes_before;
+  std::vector<double> loss{loss_sum};
+  BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
+  m.loss = loss[0] / static_cast<double>(tokens);
+  BATON_ASSIGN_OR_RETURN(double squared_norm, GlobalSquaredGradNorm());
+  m.grad_norm = std::sqrt(squared_norm);
+  if (!std::isfinite(m.grad_norm) || !std::isfinite(m.loss)) {
+    return Status::Internal("step " + std::to_string(step) + ": loss " + std::to_string(m.loss) +
+                            ", gradient norm " + std::to_string(m.grad_norm) +
+                            " is not finite; the update was not applied (lower optim.lr or set optim.clip_grad_norm)");
+  }
+  const double clip = ClipFactor(m.grad_norm, options_.clip_grad_norm);
+  if (clip != 1.0) ScaleGrads(all, clip);
+  m.lr = LearningRateAt(options_.lr, step);
+  for (auto& o : optimizers_) o->Step(step, m.lr);
+  m.seconds = timer.Seconds();
+  return m;
+}
+
+Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_batches) {
+  // Micro-batch by micro-batch along the chain of chunks, no pipelining: evaluation is rare.
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  const int chunks = layout_.num_chunks();
+  for (const MicroBatch& mb : micro_batches) {
+    tokens += mb.tokens.numel();
+    Tensor x;
+    for (int c = 0; c < chunks; ++c) {
+      const int owner = layout_.rank_of_chunk(c);
+      const int prev_owner = c > 0 ? layout_.rank_of_chunk(c - 1) : owner;
+      if (owner == rank_ && prev_owner != rank_) {
+        x = Tensor::Empty({mb.tokens.numel(), spec_.hidden}, DType::kF32);
+        BATON_RETURN_IF_ERROR(pipe_->Exchange({P2POp::Recv(prev_owner, 1, x)}));
+      }
+      if (owner == rank_) x = runners_[c / layout_.stages]->Evaluate(mb, x);
+      if (owner == rank_ && c + 1 < chunks && layout_.rank_of_chunk(c + 1) != rank_)
+        BATON_RETURN_IF_ERROR(pipe_->Exchange({P2POp::Send(layout_.rank_of_chunk(c + 1), 1, x)}));
+      if (owner == rank_ && c + 1 == chunks) loss_sum += x.data<double>()[0];
+    }
+  }
+  std::vector<double> loss{loss_sum};
+  BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
+  return tokens ? loss[0] / static_cast<double>(tokens) : 0.0;
+}
+
+}  // namespace baton

@@ -1,0 +1,127 @@
+#include "pipeline/stage_executor.h"
+
+namespace baton {
+
+StageExecutor::StageExecutor(const PipelineSchedule* schedule, int rank, std::vector<ChunkRunner*> chunks,
+                             Transport* pipe, int64_t hidden, DType dtype)
+    : schedule_(schedule), rank_(rank), chunks_(std::move(chunks)), pipe_(pipe), hidden_(hidden), dtype_(dtype) {
+  BATON_CHECK(static_cast<int>(chunks_.size()) == schedule->virtual_stages,
+              "rank " << rank << " has " << chunks_.size() << " chunks, the schedule " << schedule->virtual_stages);
+}
+
+Tensor StageExecutor::Take(std::map<Key, Tensor>* store, Key key, const char* what) {
+  auto it = store->find(key);
+  BATON_CHECK(it != store->end(), what << " of micro-batch " << key.first << ", chunk " << key.second
+                                       << " is not there: the schedule does not fit the executor");
+  Tensor t = std::move(it->second);
+  store->erase(it);
+  return t;
+}
+
+Result<int> StageExecutor::Tag(bool gradient, int microbatch, int receiving_global_chunk) const {
+  const int64_t tag = (static_cast<int64_t>(microbatch) * 2 + (gradient ? 1 : 0)) * NumGlobalChunks(*schedule_) +
+                      receiving_global_chunk;
+  if (tag > pipe_->max_tag()) {
+    return Status::InvalidArgument("pipeline message tag " + std::to_string(tag) + " (micro-batch " +
+                                   std::to_string(microbatch) + ") exceeds the transport's largest tag " +
+                                   std::to_string(pipe_->max_tag()) + "; use fewer micro-batches per step");
+  }
+  return static_cast<int>(tag);
+}
+
+Status StageExecutor::RunCommunication(size_t begin, size_t end, const std::vector<MicroBatch>& micro_batches) {
+  const std::vector<Action>& actions = schedule_->ranks[rank_];
+  std::vector<P2POp> sends, recvs;
+  std::vector<std::pair<Key, bool>> received;  // where each receive goes: (key, is gradient)
+  for (size_t i = begin; i < end; ++i) {
+    const Action& a = actions[i];
+    const Key key{a.microbatch, a.chunk};
+    const MicroBatch& mb = micro_batches[a.microbatch];
+    switch (a.kind) {
+      case ActionKind::kSendActivation:
+      case ActionKind::kSendGrad: {
+        const bool grad = a.kind == ActionKind::kSendGrad;
+        Tensor t = Take(grad ? &grad_out_ : &activation_out_, key, grad ? "input gradient" : "output");
+        const int to_chunk = Global(a.chunk) + (grad ? -1 : 1);
+        if (a.peer == rank_) {  // our own next/previous chunk: hand over in memory
+          const int local = to_chunk / schedule_->stages;
+          (grad ? grad_in_ : activation_in_)[{a.microbatch, local}] = std::move(t);
+          break;
+        }
+        BATON_ASSIGN_OR_RETURN(int tag, Tag(grad, a.microbatch, to_chunk));
+        sends.push_back(P2POp::Send(a.peer, tag, std::move(t)));
+        break;
+      }
+      case ActionKind::kRecvActivation:
+      case ActionKind::kRecvGrad: {
+        const bool grad = a.kind == ActionKind::kRecvGrad;
+        if (a.peer == rank_) break;  // already handed over by our own send
+        BATON_ASSIGN_OR_RETURN(int tag, Tag(grad, a.microbatch, Global(a.chunk)));
+        Tensor t = Tensor::Empty({mb.tokens.numel(), hidden_}, dtype_);
+        recvs.push_back(P2POp::Recv(a.peer, tag, t));
+        received.push_back({key, grad});
+        break;
+      }
+      default: BATON_CHECK(false, "not a communication action: " << ActionToString(a));
+    }
+  }
+  if (!sends.empty()) {
+    BATON_ASSIGN_OR_RETURN(int64_t handle, pipe_->Post(sends));
+    pending_sends_.push_back(handle);
+  }
+  if (!recvs.empty()) {
+    BATON_ASSIGN_OR_RETURN(int64_t handle, pipe_->Post(recvs));
+    BATON_RETURN_IF_ERROR(pipe_->Wait(handle));
+    for (size_t i = 0; i < recvs.size(); ++i)
+      (received[i].second ? grad_in_ : activation_in_)[received[i].first] = recvs[i].tensor;
+  }
+  return Status::OK();
+}
+
+Result<double> StageExecutor::RunStep(const std::vector<MicroBatch>& micro_batches) {
+  BATON_CHECK(static_cast<int>(micro_batches.size()) == schedule_->microbatches,
+              micro_batches.size() << " micro-batches for a schedule of " << schedule_->microbatches);
+  const std::vector<Action>& actions = schedule_->ranks[rank_];
+  double loss_sum = 0;
+  for (size_t i = 0; i < actions.size();) {
+    const Action& a = actions[i];
+    if (IsCommunication(a.kind)) {
+      size_t end = i;
+      while (end < actions.size() && IsCommunication(actions[end].kind)) ++end;
+      BATON_RETURN_IF_ERROR(RunCommunication(i, end, micro_batches));
+      i = end;
+      continue;
+    }
+    const Key key{a.microbatch, a.chunk};
+    ChunkRunner* chunk = a.kind == ActionKind::kOptimizerStep ? nullptr : chunks_[a.chunk];
+    const MicroBatch* mb = a.microbatch >= 0 ? &micro_batches[a.microbatch] : nullptr;
+    switch (a.kind) {
+      case ActionKind::kForward: {
+        Tensor in = IsFirst(a.chunk) ? Tensor() : Take(&activation_in_, key, "input activation");
+        Tensor out = chunk->Forward(a.microbatch, *mb, in);
+        if (IsLast(a.chunk)) loss_sum += out.data<double>()[0];
+        else activation_out_[key] = std::move(out);
+        break;
+      }
+      case ActionKind::kBackward:
+      case ActionKind::kBackwardInput: {
+        Tensor grad = IsLast(a.chunk) ? Tensor() : Take(&grad_in_, key, "output gradient");
+        Tensor dx = a.kind == ActionKind::kBackward ? chunk->Backward(a.microbatch, *mb, grad)
+                                                    : chunk->BackwardInput(a.microbatch, *mb, grad);
+        if (!IsFirst(a.chunk)) grad_out_[key] = std::move(dx);
+        break;
+      }
+      case ActionKind::kBackwardWeight: chunk->BackwardWeight(a.microbatch, *mb); break;
+      case ActionKind::kOptimizerStep: break;  // the trainer's part, after the step's communication
+      default: BATON_CHECK(false, "unexpected action " << ActionToString(a));
+    }
+    ++i;
+  }
+  for (int64_t handle : pending_sends_) BATON_RETURN_IF_ERROR(pipe_->Wait(handle));
+  pending_sends_.clear();
+  BATON_CHECK(activation_in_.empty() && activation_out_.empty() && grad_in_.empty() && grad_out_.empty(),
+              "rank " << rank_ << " ends the step with unsent or unused tensors: the schedule does not fit");
+  return loss_sum;
+}
+
+}  // namespace baton
