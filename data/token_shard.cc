@@ -1,5 +1,7 @@
 #include "data/token_shard.h"
 
+#include "runtime/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -136,29 +138,9 @@ Status WriteTokenShard(const std::string& path, const std::vector<uint16_t>& tok
   header[0] = kTokenShardMagic;
   header[1] = kTokenShardVersion;
   header[2] = static_cast<int32_t>(tokens.size());
-  const std::string tmp = path + ".tmp";
-  FileDescriptor fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return Status::IOError(tmp + ": cannot create: " + ErrnoText());
-  const auto write_all = [&](const void* data, size_t bytes) -> Status {
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-      ssize_t n = write(fd.get(), p, bytes);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::IOError(tmp + ": write failed: " + ErrnoText());
-      p += n;
-      bytes -= static_cast<size_t>(n);
-    }
-    return Status::OK();
-  };
-  Status st = write_all(header, sizeof(header));
-  if (st.ok()) st = write_all(tokens.data(), tokens.size() * sizeof(uint16_t));
-  if (st.ok() && fsync(fd.get()) != 0) st = Status::IOError(tmp + ": fsync failed: " + ErrnoText());
-  if (st.ok() && close(fd.Release()) != 0) st = Status::IOError(tmp + ": close failed: " + ErrnoText());
-  if (st.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::IOError("cannot rename " + tmp + " to " + path + ": " + ErrnoText());
-  }
-  if (!st.ok()) unlink(tmp.c_str());
-  return st;
+  return WriteFileAtomically(
+      path, {std::string_view(reinterpret_cast<const char*>(header), sizeof(header)),
+             std::string_view(reinterpret_cast<const char*>(tokens.data()), tokens.size() * sizeof(uint16_t))});
 }
 
 }  // namespace baton

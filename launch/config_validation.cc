@@ -110,6 +110,16 @@ void CheckModel(const ModelConfig& model, const TrainConfig& train, const std::s
   }
 }
 
+// Fields whose feature has not landed yet: accepting them silently would let a
+// user believe, say, that checkpoints are being written.
+void CheckNotYetImplemented(const RunConfig& config, const std::string& source, std::string* problems) {
+  if (config.checkpoint().every() > 0) {
+    Add(problems, source,
+        "checkpoint.every = " + std::to_string(config.checkpoint().every()) +
+            ": checkpoints are not written by this version yet (set 0, the default)");
+  }
+}
+
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
   if (static_cast<int64_t>(parallel.stages()) * parallel.replicas() > 1) {
     Add(problems, source,
@@ -148,6 +158,7 @@ Status ValidateRunConfig(const RunConfig& config, const std::string& source) {
   CheckConfigRanges(config, source, &problems);
   CheckModel(config.model(), config.train(), source, &problems);
   CheckParallel(config.parallel(), source, &problems);
+  CheckNotYetImplemented(config, source, &problems);
   CheckData(config.data(), config.train(), source, &problems);
   if (problems.empty()) return Status::OK();
   return Status::InvalidArgument(problems);

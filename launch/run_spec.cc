@@ -8,9 +8,10 @@ ModelSpec ModelSpecFromConfig(const ModelConfig& m) {
   s.layers = m.layers();
   s.hidden = m.hidden();
   s.heads = m.heads();
-  s.ffn = m.ffn() > 0 ? m.ffn() : 4 * m.hidden();
+  s.ffn = m.ffn() > 0 ? m.ffn() : 4 * int64_t{m.hidden()};
   s.vocab = m.vocab();
-  s.padded_vocab = (m.vocab() + m.vocab_multiple() - 1) / m.vocab_multiple() * m.vocab_multiple();
+  const int64_t multiple = m.vocab_multiple();
+  s.padded_vocab = (s.vocab + multiple - 1) / multiple * multiple;
   s.max_positions = m.max_positions();
   s.positions = m.family() == ModelConfig::GPT2 ? PositionKind::kLearned : PositionKind::kRope;
   // GPT-style rotary models follow GPT-NeoX (half-split); RoFormer its paper (interleaved).

@@ -14,8 +14,10 @@
 #include "launch/metrics_log.h"
 #include "launch/run_spec.h"
 #include "layers/model.h"
+#include "layers/ops.h"
 #include "optim/adafactor.h"
 #include "pipeline/trainer.h"
+#include "runtime/atomic_file.h"
 #include "runtime/log.h"
 #include "runtime/timer.h"
 
@@ -24,9 +26,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Validation draws from its own stream so that the validation set is the same
-// fixed sample at every evaluation and does not depend on training progress.
-constexpr uint64_t kValidationSeedSalt = 0x76616c6964ull;  // "valid"
+// Validation draws from its own fixed seed: the same sample of the validation
+// set at every evaluation, whatever the training seed or progress, so that
+// validation losses of different runs are comparable.
+constexpr uint64_t kValidationSeed = 0x76616c6964ull;  // "valid"
 
 Status PrepareRunDir(const std::string& dir) {
   std::error_code ec;
@@ -35,18 +38,6 @@ Status PrepareRunDir(const std::string& dir) {
   if (fs::exists(fs::path(dir) / "metrics.jsonl"))
     return Status::InvalidArgument("run directory " + dir +
                                    " already holds a run (metrics.jsonl); choose a new --run-dir or remove the old one");
-  return Status::OK();
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.good()) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::IOError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
   return Status::OK();
 }
 
@@ -78,7 +69,7 @@ std::string Duration(double seconds) {
 Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   const RunConfig& config = options.config;
   const TrainConfig& train = config.train();
-  const int world_expected = config.parallel().stages() * config.parallel().replicas();
+  const int64_t world_expected = int64_t{config.parallel().stages()} * config.parallel().replicas();
   if (world.size() != world_expected) {
     return Status::InvalidArgument(options.config_source + ": parallel.stages x parallel.replicas = " +
                                    std::to_string(world_expected) + " but the job has " +
@@ -98,7 +89,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   if (train.eval_batches() > 0) {
     BATON_ASSIGN_OR_RETURN(TokenDataset val_data, TokenDataset::Open(config.data().val(), spec.vocab));
     BATON_ASSIGN_OR_RETURN(BatchSampler val_sampler,
-                           BatchSampler::Create(&val_data, train.seq_len(), train.seed() ^ kValidationSeedSalt));
+                           BatchSampler::Create(&val_data, train.seq_len(), kValidationSeed));
     val_batches = DrawMicroBatches(&val_sampler, train.eval_batches(), train.microbatch_size());
     val_tokens = val_data.total_tokens();
   }
@@ -123,6 +114,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
           static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), train.microbatches(),
           train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
+  LogInfo("baton: %s", ops::BackendDescription().c_str());
   LogInfo("baton: AdaFactor state %s bytes (Adam would need %s); lr schedule %s, lr %g",
           HumanCount(static_cast<double>(optimizer.StateBytes())).c_str(),
           HumanCount(static_cast<double>(AdamStateBytes(model.params()))).c_str(), LrScheduleKindName(lr.kind), lr.lr);

@@ -8,9 +8,16 @@
 // parameter gradient accumulate into it (+=); all others overwrite `out`.
 #pragma once
 
+#include <string>
+
 #include "runtime/tensor.h"
 
 namespace baton::ops {
+
+// What the backend runs with, for the run log: e.g. "CPU (fp32), 2 OpenMP threads, OpenBLAS
+// with 2 threads". On the CPU, results are bitwise reproducible for a given thread count;
+// OpenBLAS may sum in another order with another count.
+std::string BackendDescription();
 
 // c = alpha * op(a) op(b) + beta * c, op = transpose when the flag is set.
 // a and b are viewed as 2-D (leading dimensions folded into rows).

@@ -77,8 +77,7 @@ void CheckState(const AdafactorOptions& o, const Param& p, const AdafactorState&
   check(s.momentum, want.has_momentum, want.full, "momentum");
 }
 
-// Updates slice-by-slice; `u` is scratch for one slice of U (its RMS is
-// needed before any element can be written).
+// Updates slice by slice.
 template <typename T>
 std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const Layout& l, Param& p,
                                              AdafactorState& s, double beta2, double rate) {
@@ -86,11 +85,7 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
   T* x_all = p.value.data<T>();
   const T* g_all = p.grad.data<T>();
   T* mom_all = o.beta1 > 0 ? s.momentum.data<T>() : nullptr;
-  // Scratch kept across calls: a fresh multi-megabyte buffer per parameter per
-  // step costs page faults that rival the update itself.
-  thread_local std::vector<double> u, colsum;
-  u.resize(static_cast<size_t>(nm));
-  colsum.resize(static_cast<size_t>(l.factored ? m : 0));
+  std::vector<double> colsum(static_cast<size_t>(l.factored ? m : 0));
   std::vector<AdafactorSliceStats> stats;
   for (int64_t b = 0; b < l.slices; ++b) {
     T* x = x_all + b * nm;
@@ -106,11 +101,15 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
     st.param_rms = std::sqrt(sx / nm);
     st.alpha = o.scale_parameter ? std::max(o.eps2, st.param_rms) * rate : rate;
 
-    // Second-moment estimate, then U = G / sqrt(Vhat). Vhat is formed from the
-    // stored (rounded) R, C, V so a resumed run computes the same numbers.
+    // Second-moment estimate. Vhat is formed from the stored (rounded) R, C, V
+    // so a resumed run computes the same numbers.
+    const T* row = nullptr;
+    const T* col = nullptr;
+    const T* v = nullptr;
+    double rsum = 0;
     if (l.factored) {
-      T* row = s.row.data<T>() + b * n;
-      T* col = s.col.data<T>() + b * m;
+      T* r = s.row.data<T>() + b * n;
+      T* c = s.col.data<T>() + b * m;
       std::fill(colsum.begin(), colsum.end(), 0.0);
       for (int64_t i = 0; i < n; ++i) {
         double rs = 0;
@@ -119,35 +118,39 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
           rs += g2;
           colsum[j] += g2;
         }
-        row[i] = static_cast<T>(beta2 * row[i] + (1 - beta2) * rs);
+        r[i] = static_cast<T>(beta2 * r[i] + (1 - beta2) * rs);
       }
-      for (int64_t j = 0; j < m; ++j) col[j] = static_cast<T>(beta2 * col[j] + (1 - beta2) * colsum[j]);
-      double rsum = 0;
-      for (int64_t i = 0; i < n; ++i) rsum += row[i];
-      for (int64_t i = 0; i < n; ++i) {
-        for (int64_t j = 0; j < m; ++j) {
-          const double vhat = static_cast<double>(row[i]) * col[j] / rsum;
-          u[i * m + j] = g[i * m + j] / std::sqrt(vhat);
-        }
-      }
+      for (int64_t j = 0; j < m; ++j) c[j] = static_cast<T>(beta2 * c[j] + (1 - beta2) * colsum[j]);
+      for (int64_t i = 0; i < n; ++i) rsum += r[i];
+      row = r;
+      col = c;
     } else {
-      T* v = s.full.data<T>() + b * nm;
+      T* vv = s.full.data<T>() + b * nm;
       for (int64_t k = 0; k < nm; ++k) {
         const double g2 = static_cast<double>(g[k]) * g[k] + o.eps1;
-        v[k] = static_cast<T>(beta2 * v[k] + (1 - beta2) * g2);
-        u[k] = g[k] / std::sqrt(static_cast<double>(v[k]));
+        vv[k] = static_cast<T>(beta2 * vv[k] + (1 - beta2) * g2);
       }
+      v = vv;
     }
+    // U = G / sqrt(Vhat), computed twice (for RMS(U), then for the update) rather
+    // than stored: a buffer of U would cost twice the largest parameter in memory.
+    auto u_at = [&](int64_t k) {
+      const double vhat = l.factored ? static_cast<double>(row[k / m]) * col[k % m] / rsum : static_cast<double>(v[k]);
+      return g[k] / std::sqrt(vhat);
+    };
 
     double su = 0;
-    for (int64_t k = 0; k < nm; ++k) su += u[k] * u[k];
+    for (int64_t k = 0; k < nm; ++k) {
+      const double u = u_at(k);
+      su += u * u;
+    }
     st.update_rms = std::sqrt(su / nm);
     const double denom = o.clip_threshold > 0 ? std::max(1.0, st.update_rms / o.clip_threshold) : 1.0;
 
     T* mom = mom_all ? mom_all + b * nm : nullptr;
     const double decay = o.weight_decay * rate;
     for (int64_t k = 0; k < nm; ++k) {
-      double step = u[k] / denom;
+      double step = u_at(k) / denom;
       if (mom) {
         mom[k] = static_cast<T>(o.beta1 * mom[k] + (1 - o.beta1) * step);
         step = mom[k];  // the stored value, again for exact resumption

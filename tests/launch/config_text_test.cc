@@ -75,8 +75,10 @@ TEST(ConfigFieldsHelpTest, LineShowsTypeDefaultRangeAndHelp) {
     const size_t start = help.find("\n" + path + " ") + 1;
     return help.substr(start, help.find('\n', start) - start);
   };
-  EXPECT_NE(line_of("model.layers").find("int32, default 12, at least 1: number of transformer blocks"),
+  EXPECT_NE(line_of("model.layers").find("int32, default 12, 1 to 4096: number of transformer blocks"),
             std::string::npos) << line_of("model.layers");
+  EXPECT_NE(line_of("train.steps").find("int64, default 1000, at least 0"), std::string::npos)
+      << line_of("train.steps");
   EXPECT_NE(line_of("model.vocab").find("default 50257, 2 to 65535"), std::string::npos) << line_of("model.vocab");
   EXPECT_NE(line_of("model.family").find("enum {GPT2, GPT_ROPE, ROFORMER, ROFORMER_V2}, default GPT2"),
             std::string::npos) << line_of("model.family");

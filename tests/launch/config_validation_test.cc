@@ -54,6 +54,22 @@ TEST(ConfigValidationTest, AboveMaximum) {
   EXPECT_TRUE(Has(p, "optim.min_lr_ratio = 1.5 is above the maximum 1")) << p;
 }
 
+TEST(ConfigValidationTest, SizesThatWouldOverflowAreRejected) {
+  RunConfig config = Valid();
+  config.mutable_model()->set_vocab_multiple(2147483647);
+  config.mutable_model()->set_hidden(400000);
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "model.vocab_multiple = 2147483647 is above the maximum 65536")) << p;
+  EXPECT_TRUE(Has(p, "model.hidden = 400000 is above the maximum 131072")) << p;
+}
+
+TEST(ConfigValidationTest, CheckpointsAreNotSilentlyIgnored) {
+  RunConfig config = Valid();
+  config.mutable_checkpoint()->set_every(100);
+  EXPECT_TRUE(Has(Problems(config), "checkpoint.every = 100: checkpoints are not written by this version yet"))
+      << Problems(config);
+}
+
 TEST(ConfigValidationTest, NonFiniteNumbers) {
   RunConfig config = Valid();
   config.mutable_optim()->set_lr(std::nan(""));
