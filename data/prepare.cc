@@ -1,13 +1,16 @@
 #include "data/prepare.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "data/bpe_tokenizer.h"
@@ -20,11 +23,17 @@ namespace fs = std::filesystem;
 namespace {
 
 // Collects one split's tokens and writes them as numbered shards of at most
-// `shard_tokens` tokens.
+// `shard_tokens` tokens, named <stem>_NNNNNN.bin, into `write_dir`. The
+// report lists where they go once committed: the same names in `final_dir`.
 class ShardSequenceWriter {
  public:
-  ShardSequenceWriter(std::string prefix, int64_t shard_tokens, PrepareSplitReport* report)
-      : prefix_(std::move(prefix)), shard_tokens_(shard_tokens), report_(report) {}
+  ShardSequenceWriter(std::string write_dir, std::string final_dir, std::string stem, int64_t shard_tokens,
+                      PrepareSplitReport* report)
+      : write_dir_(std::move(write_dir)),
+        final_dir_(std::move(final_dir)),
+        stem_(std::move(stem)),
+        shard_tokens_(shard_tokens),
+        report_(report) {}
 
   Status AddDocument(const std::vector<int>& ids) {
     ++report_->documents;
@@ -39,50 +48,132 @@ class ShardSequenceWriter {
     if (buffer_.empty()) return Status::OK();
     char suffix[32];
     snprintf(suffix, sizeof(suffix), "_%06zu.bin", report_->shards.size());
-    const std::string path = prefix_ + suffix;
-    BATON_RETURN_IF_ERROR(WriteTokenShard(path, buffer_));
+    const std::string file = stem_ + suffix;
+    BATON_RETURN_IF_ERROR(WriteTokenShard((fs::path(write_dir_) / file).string(), buffer_));
     report_->tokens += static_cast<int64_t>(buffer_.size());
-    report_->shards.push_back(path);
+    report_->shards.push_back((fs::path(final_dir_) / file).string());
+    files_.push_back(file);
     buffer_.clear();
     return Status::OK();
   }
 
+  // File names of the shards written so far, in order.
+  const std::vector<std::string>& files() const { return files_; }
+
  private:
-  std::string prefix_;
+  std::string write_dir_;
+  std::string final_dir_;
+  std::string stem_;
   int64_t shard_tokens_;
   PrepareSplitReport* report_;
   std::vector<uint16_t> buffer_;
+  std::vector<std::string> files_;
 };
 
+// Removes a directory tree when it goes out of scope (the temporary output
+// of a run, whether it succeeded or not).
+class RemoveTreeOnExit {
+ public:
+  explicit RemoveTreeOnExit(std::string path) : path_(std::move(path)) {}
+  RemoveTreeOnExit(const RemoveTreeOnExit&) = delete;
+  RemoveTreeOnExit& operator=(const RemoveTreeOnExit&) = delete;
+  ~RemoveTreeOnExit() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+
+ private:
+  std::string path_;
+};
+
+void SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// The whole file; a read error is an error, not a short (or empty) document.
 Result<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path + ": cannot open input text file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return Status::IOError(path + ": read error");
-  return buffer.str();
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    const int err = errno;
+    const std::string why = path + ": cannot open input text file: " + std::generic_category().message(err);
+    return err == ENOENT ? Status::NotFound(why) : Status::IOError(why);
+  }
+  std::string text;
+  char buffer[1 << 16];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;) text.append(buffer, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) return Status::IOError(path + ": read error: " + std::generic_category().message(err));
+  return text;
 }
 
 bool IsHidden(const fs::path& p) { return !p.filename().empty() && p.filename().string()[0] == '.'; }
 
-// Shards named <prefix>_NNNNNN.bin with NNNNNN >= `first_stale` are left
-// over from an earlier, larger run; a glob over the split would pick them up.
-std::vector<std::string> RemoveStaleShards(const std::string& dir, const std::string& stem, size_t first_stale) {
-  std::vector<std::string> removed;
+// Shards named <stem>_NNNNNN.bin in `dir` with NNNNNN >= `first_stale` are
+// left over from an earlier, larger run; a glob over the split would pick
+// them up, so failing to remove one is an error.
+Status RemoveStaleShards(const std::string& dir, const std::string& stem, size_t first_stale,
+                         std::vector<std::string>* removed) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string file = entry.path().filename().string();
+  std::vector<fs::path> stale;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string file = it->path().filename().string();
     if (file.size() != stem.size() + 11 || file.compare(0, stem.size(), stem) != 0 || file[stem.size()] != '_' ||
         file.compare(stem.size() + 7, 4, ".bin") != 0) {
       continue;
     }
     const std::string number = file.substr(stem.size() + 1, 6);
     if (!std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
-    if (std::stoul(number) < first_stale) continue;
-    if (fs::remove(entry.path(), ec)) removed.push_back(entry.path().string());
+    if (std::stoul(number) >= first_stale) stale.push_back(it->path());
   }
-  std::sort(removed.begin(), removed.end());
-  return removed;
+  if (ec) return Status::IOError(dir + ": cannot list directory: " + ec.message());
+  std::sort(stale.begin(), stale.end());
+  for (const fs::path& path : stale) {
+    if (!fs::remove(path, ec) && ec) {
+      return Status::IOError(path.string() + ": cannot remove stale shard: " + ec.message());
+    }
+    removed->push_back(path.string());
+  }
+  return Status::OK();
+}
+
+// Moves the new shards from `tmp_dir` into `out_dir` and removes the stale
+// ones past them. Every shard is already complete and fsynced, so this is
+// only renames and unlinks within one file system.
+//
+// What remains: these steps are not one atomic operation. A reader that
+// lists or opens OUT's shards during them (a few metadata operations, no
+// data copied) can still see new shards next to old ones; one that already
+// has a shard open keeps reading the old contents (a rename replaces the
+// name, not the open file). A crash (power loss, kill -9) inside them can
+// leave the mix behind; rerunning prepare repairs it.
+Status CommitShards(const std::string& tmp_dir, const std::string& out_dir, const std::string& name,
+                    const std::vector<std::pair<std::string, const std::vector<std::string>*>>& splits,
+                    std::vector<std::string>* removed) {
+  auto mixed = [&](const std::string& why) {
+    return Status::IOError(why + "; " + out_dir + " may now hold a mix of old and new " + name +
+                           " shards: run baton prepare again");
+  };
+  for (const auto& [stem, files] : splits) {
+    for (const std::string& file : *files) {
+      const std::string from = (fs::path(tmp_dir) / file).string();
+      const std::string to = (fs::path(out_dir) / file).string();
+      if (std::rename(from.c_str(), to.c_str()) != 0) {
+        const int err = errno;
+        return mixed("cannot rename " + from + " to " + to + ": " + std::generic_category().message(err));
+      }
+    }
+  }
+  for (const auto& [stem, files] : splits) {
+    const Status status = RemoveStaleShards(out_dir, stem, files->size(), removed);
+    if (!status.ok()) return mixed(status.message());
+  }
+  SyncDirectory(out_dir);
+  return Status::OK();
 }
 
 }  // namespace
@@ -158,12 +249,21 @@ Result<PrepareReport> PrepareTokenShards(const PrepareOptions& options) {
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   if (ec) return Status::IOError(options.out_dir + ": cannot create output directory: " + ec.message());
+  // All shards go to a hidden directory first (see prepare.h); one left by an
+  // interrupted run is stale.
+  const std::string tmp_dir = (fs::path(options.out_dir) / (".prepare-" + options.name + ".tmp")).string();
+  fs::remove_all(tmp_dir, ec);
+  if (ec) return Status::IOError(tmp_dir + ": cannot remove a leftover temporary directory: " + ec.message());
+  fs::create_directory(tmp_dir, ec);
+  if (ec) return Status::IOError(tmp_dir + ": cannot create temporary directory: " + ec.message());
+  const RemoveTreeOnExit remove_tmp_dir(tmp_dir);
 
   const std::vector<bool> is_val = ChooseValidationDocuments(documents, options.val_fraction);
   PrepareReport report;
-  const std::string stem = (fs::path(options.out_dir) / options.name).string();
-  ShardSequenceWriter train(stem + "_train", options.shard_tokens, &report.train);
-  ShardSequenceWriter val(stem + "_val", options.shard_tokens, &report.val);
+  ShardSequenceWriter train(tmp_dir, options.out_dir, options.name + "_train", options.shard_tokens, &report.train);
+  ShardSequenceWriter val(tmp_dir, options.out_dir, options.name + "_val", options.shard_tokens, &report.val);
+  std::function<Result<std::string>(const std::string&)> read_document = ReadTextFile;
+  if (options.read_document) read_document = options.read_document;
 
   // Documents are read and tokenized in parallel a chunk at a time, then
   // written in order, so the output does not depend on the thread count.
@@ -180,7 +280,7 @@ Result<PrepareReport> PrepareTokenShards(const PrepareOptions& options) {
     for (size_t t = 0; t < std::min(threads, last - first); ++t) {
       workers.emplace_back([&] {
         for (size_t i = next++; i < last; i = next++) {
-          Result<std::string> text = ReadTextFile(documents[i].path);
+          Result<std::string> text = read_document(documents[i].path);
           if (!text.ok()) {
             errors[i - first] = text.status();
             continue;
@@ -206,12 +306,9 @@ Result<PrepareReport> PrepareTokenShards(const PrepareOptions& options) {
   BATON_RETURN_IF_ERROR(train.Flush());
   BATON_RETURN_IF_ERROR(val.Flush());
   report.tokenize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (const auto& [split, shards] : {std::pair<std::string, size_t>{"_train", report.train.shards.size()},
-                                      std::pair<std::string, size_t>{"_val", report.val.shards.size()}}) {
-    for (std::string& path : RemoveStaleShards(options.out_dir, options.name + split, shards)) {
-      report.removed_stale_shards.push_back(std::move(path));
-    }
-  }
+  BATON_RETURN_IF_ERROR(CommitShards(tmp_dir, options.out_dir, options.name,
+                                     {{options.name + "_val", &val.files()}, {options.name + "_train", &train.files()}},
+                                     &report.removed_stale_shards));
   return report;
 }
 

@@ -7,9 +7,18 @@
 // split is cut into shards of at most shard_tokens tokens (a document may
 // continue in the next shard): OUT/<name>_val_000000.bin, ...,
 // OUT/<name>_train_000000.bin, ...
+//
+// A run never leaves a mix of old and new shards behind when it fails or is
+// interrupted: every shard is first written (and fsynced) into
+// OUT/.prepare-<name>.tmp (hidden, so shard globs over OUT do not see it);
+// only when all are written are they renamed into OUT and the older
+// <name>_{train,val}_* shards past the new last index removed. A failure
+// before that point removes the temporary directory and leaves OUT as it
+// was. Two runs with the same OUT and name must not run at the same time.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,12 +34,15 @@ struct PrepareOptions {
   int64_t shard_tokens = 100000000;
   std::string name = "corpus";
   std::vector<std::string> inputs;  // text files, or directories searched recursively
+  // Reads one input document (called from several threads at once). Empty:
+  // read the file. For tests, to make a read fail at a chosen document.
+  std::function<Result<std::string>(const std::string& path)> read_document;
 };
 
 struct PrepareSplitReport {
   int64_t documents = 0;
   int64_t tokens = 0;
-  std::vector<std::string> shards;
+  std::vector<std::string> shards;  // final paths under OUT
 };
 
 struct PrepareReport {

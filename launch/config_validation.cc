@@ -121,10 +121,10 @@ void CheckNotYetImplemented(const RunConfig& config, const std::string& source, 
 }
 
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
-  if (static_cast<int64_t>(parallel.stages()) * parallel.replicas() > 1) {
+  if (parallel.replicas() > 1) {
     Add(problems, source,
-        "this build trains in one process; pipeline stages and replicas arrive with the pipeline (parallel.stages=" +
-            std::to_string(parallel.stages()) + ", parallel.replicas=" + std::to_string(parallel.replicas()) + ")");
+        "parallel.replicas = " + std::to_string(parallel.replicas()) +
+            ": data-parallel replicas are not implemented yet (pipeline stages are: set parallel.stages)");
   }
   if (parallel.virtual_stages() > 1 && parallel.schedule() != ParallelConfig::INTERLEAVED_1F1B) {
     Add(problems, source,

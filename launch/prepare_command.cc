@@ -1,6 +1,9 @@
 // `baton prepare`: argument parsing and reporting around data/prepare.h.
 #include "launch/prepare_command.h"
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -32,7 +35,9 @@ split is the same on every run and machine.
   -h, --help            this text
 
 Writes DIR/NAME_val_000000.bin, ..., DIR/NAME_train_000000.bin, ...
-(older NAME_* shards past the new last index are removed).
+(older NAME_* shards past the new last index are removed). The shards are
+written into DIR/.prepare-NAME.tmp first and moved into DIR only once all
+are written, so a failed or interrupted run leaves DIR as it was.
 launch/fetch-brown downloads encoder.json, vocab.bpe and the Brown corpus.
 
 example:
@@ -46,16 +51,34 @@ int UsageError(const std::string& message) {
   return 2;
 }
 
-bool ParseDouble(const std::string& text, double* value) {
+// Whole-string parses that name the flag on failure ("" when the value is
+// fine): strtod/strtoll alone accept "12abc" and saturate on overflow, which
+// would silently change the value asked for. Accepts lo <= value < hi.
+std::string ParseDouble(const std::string& flag, const std::string& text, double lo, double hi, double* value) {
+  const std::string got = flag + " \"" + text + "\"";
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return got + " is not a number";
+  errno = 0;
   char* end = nullptr;
-  *value = std::strtod(text.c_str(), &end);
-  return !text.empty() && end == text.c_str() + text.size();
+  const double v = std::strtod(text.c_str(), &end);
+  if (*end != '\0') return got + " is not a number";
+  if (std::isnan(v)) return got + " is not a number";
+  if (errno == ERANGE && std::isinf(v)) return got + " is out of range";
+  if (!(v >= lo && v < hi)) return got + " is out of range";
+  *value = v;  // an underflow to (nearly) 0 is fine, as in the config loader
+  return "";
 }
 
-bool ParseInt64(const std::string& text, int64_t* value) {
+// As ParseDouble; accepts lo <= value <= hi.
+std::string ParseInt64(const std::string& flag, const std::string& text, int64_t lo, int64_t hi, int64_t* value) {
+  const std::string got = flag + " \"" + text + "\"";
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return got + " is not an integer";
+  errno = 0;
   char* end = nullptr;
-  *value = std::strtoll(text.c_str(), &end, 10);
-  return !text.empty() && end == text.c_str() + text.size();
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (*end != '\0') return got + " is not an integer";
+  if (errno == ERANGE || v < lo || v > hi) return got + " is out of range";
+  *value = v;
+  return "";
 }
 
 }  // namespace
@@ -95,9 +118,11 @@ int RunPrepareCommand(int argc, char** argv) {
     } else if (flag == "--name") {
       options.name = value;
     } else if (flag == "--val-fraction") {
-      if (!ParseDouble(value, &options.val_fraction)) return UsageError("--val-fraction \"" + value + "\" is not a number");
+      const std::string error = ParseDouble(flag, value, 0, 1, &options.val_fraction);
+      if (!error.empty()) return UsageError(error + " (expected 0 <= F < 1)");
     } else if (flag == "--shard-tokens") {
-      if (!ParseInt64(value, &options.shard_tokens)) return UsageError("--shard-tokens \"" + value + "\" is not an integer");
+      const std::string error = ParseInt64(flag, value, 1, 2147483647, &options.shard_tokens);
+      if (!error.empty()) return UsageError(error + " (expected 1..2147483647, the int32 shard header count)");
     } else {
       return UsageError("unknown option " + flag);
     }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +17,11 @@
 #include "layers/model.h"
 #include "layers/ops.h"
 #include "optim/adafactor.h"
-#include "pipeline/trainer.h"
+#include "pipeline/pipeline_trainer.h"
+#include "pipeline/schedule.h"
+#include "pipeline/schedule_verifier.h"
+#include "pipeline/stage_layout.h"
+#include "runtime/mpi_transport.h"
 #include "runtime/atomic_file.h"
 #include "runtime/log.h"
 #include "runtime/timer.h"
@@ -64,12 +69,35 @@ std::string Duration(double seconds) {
   return buf;
 }
 
+// Testing aid: BATON_FAIL_AT=RANK:STEP makes that rank fail at that step, to
+// show that one failing rank brings the whole job down.
+Status InjectedFailure(int rank, int64_t step) {
+  const char* spec = std::getenv("BATON_FAIL_AT");
+  if (!spec) return Status::OK();
+  int fail_rank = -1;
+  long long fail_step = -1;
+  if (std::sscanf(spec, "%d:%lld", &fail_rank, &fail_step) == 2 && fail_rank == rank && fail_step == step)
+    return Status::Internal("injected failure at step " + std::to_string(step) + " (BATON_FAIL_AT=" + spec + ")");
+  return Status::OK();
+}
+
+Result<StageLayout> LayoutFromConfig(const RunConfig& config, const ModelSpec& spec, const std::string& source) {
+  const ParallelConfig& p = config.parallel();
+  Result<StageLayout> layout =
+      p.stage_layers().empty()
+          ? BalancedStageLayout(spec, config.train().seq_len(), p.stages(), p.virtual_stages())
+          : ParseStageLayout(spec, p.stage_layers(), p.stages(), p.virtual_stages());
+  if (!layout.ok()) return layout.status().WithContext(source);
+  return layout;
+}
+
 }  // namespace
 
 Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   const RunConfig& config = options.config;
   const TrainConfig& train = config.train();
-  const int64_t world_expected = int64_t{config.parallel().stages()} * config.parallel().replicas();
+  const ParallelConfig& parallel = config.parallel();
+  const int64_t world_expected = int64_t{parallel.stages()} * parallel.replicas();
   if (world.size() != world_expected) {
     return Status::InvalidArgument(options.config_source + ": parallel.stages x parallel.replicas = " +
                                    std::to_string(world_expected) + " but the job has " +
@@ -81,6 +109,12 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   const LrScheduleOptions lr = LrScheduleFromConfig(config.optim(), train.steps());
   BATON_RETURN_IF_ERROR(ValidateAdafactorOptions(adafactor).WithContext(options.config_source));
   BATON_RETURN_IF_ERROR(ValidateLrSchedule(lr).WithContext(options.config_source));
+  BATON_ASSIGN_OR_RETURN(StageLayout layout, LayoutFromConfig(config, spec, options.config_source));
+  BATON_ASSIGN_OR_RETURN(ScheduleKind kind, ParseScheduleKind(ParallelConfig::Schedule_Name(parallel.schedule())));
+  Result<PipelineSchedule> schedule = BuildSchedule(kind, parallel.stages(), train.microbatches(), parallel.virtual_stages());
+  if (!schedule.ok()) return schedule.status().WithContext(options.config_source);
+  Result<ScheduleReport> report = VerifySchedule(*schedule);
+  if (!report.ok()) return report.status().WithContext(options.config_source + ": the pipeline schedule");
 
   BATON_ASSIGN_OR_RETURN(TokenDataset train_data, TokenDataset::Open(config.data().train(), spec.vocab));
   BATON_ASSIGN_OR_RETURN(BatchSampler train_sampler, BatchSampler::Create(&train_data, train.seq_len(), train.seed()));
@@ -88,59 +122,71 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   uint64_t val_tokens = 0;
   if (train.eval_batches() > 0) {
     BATON_ASSIGN_OR_RETURN(TokenDataset val_data, TokenDataset::Open(config.data().val(), spec.vocab));
-    BATON_ASSIGN_OR_RETURN(BatchSampler val_sampler,
-                           BatchSampler::Create(&val_data, train.seq_len(), kValidationSeed));
+    BATON_ASSIGN_OR_RETURN(BatchSampler val_sampler, BatchSampler::Create(&val_data, train.seq_len(), kValidationSeed));
     val_batches = DrawMicroBatches(&val_sampler, train.eval_batches(), train.microbatch_size());
     val_tokens = val_data.total_tokens();
   }
 
-  // Everything the user gave has been checked; only now touch the run directory.
-  BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir));
-  BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
+  // Everything the user gave has been checked; only now touch the run directory (rank 0 writes it).
+  const bool writer = world.rank() == 0;
+  if (writer) {
+    BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir));
+    BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
+  }
 
-  Model model = Model::Build(spec, train.seed());
-  Adafactor optimizer(adafactor);
-  optimizer.AddParams(model.params());
-  Trainer trainer(&model, &optimizer,
-                  TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(config.parallel())});
+  ops::SetBackendThreads(train.threads());
+  std::unique_ptr<Transport> pipe = NewMpiWorldTransport();
+  PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
+                          TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel)},
+                          pipe.get());
 
   const int64_t tokens_per_step =
       static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches();
-  LogInfo("baton: %s, %ld layers, hidden %ld, %ld heads, %s parameters; %d rank(s) = %d stage(s) x %d replica(s)",
-          spec.family.c_str(), static_cast<long>(spec.layers), static_cast<long>(spec.hidden),
-          static_cast<long>(spec.heads), HumanCount(static_cast<double>(spec.ParameterCount())).c_str(),
-          world.size(), config.parallel().stages(), config.parallel().replicas());
+  LogInfo("baton: %s, %ld layers, hidden %ld, %ld heads, %s parameters", spec.family.c_str(),
+          static_cast<long>(spec.layers), static_cast<long>(spec.hidden), static_cast<long>(spec.heads),
+          HumanCount(static_cast<double>(spec.ParameterCount())).c_str());
+  LogInfo("baton: %d rank(s) = %d stage(s) x %d replica(s); layout %s; %s, %d micro-batches, bubble %.1f%%",
+          world.size(), parallel.stages(), parallel.replicas(), layout.Describe(spec).c_str(),
+          ScheduleKindTitle(kind), train.microbatches(), 100.0 * report->bubble_fraction);
   LogInfo("baton: %ld steps of %ld tokens (%d x %d sequences of %d); train data %s tokens, validation %s tokens",
           static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), train.microbatches(),
           train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
-  LogInfo("baton: %s", ops::BackendDescription().c_str());
-  LogInfo("baton: AdaFactor state %s bytes (Adam would need %s); lr schedule %s, lr %g",
-          HumanCount(static_cast<double>(optimizer.StateBytes())).c_str(),
-          HumanCount(static_cast<double>(AdamStateBytes(model.params()))).c_str(), LrScheduleKindName(lr.kind), lr.lr);
+  LogInfo("baton: %s; lr schedule %s, lr %g; recompute %s", ops::BackendDescription().c_str(),
+          LrScheduleKindName(lr.kind), lr.lr, RecomputePolicyName(RecomputeFromConfig(parallel)));
+  LogEveryRank("stage %d of %d, replica 0: layers [%s]; AdaFactor state %s bytes (Adam would need %s)",
+               world.rank(), parallel.stages(), layout.DescribeRank(spec, world.rank()).c_str(),
+               HumanCount(static_cast<double>(trainer.OptimizerStateBytes())).c_str(),
+               HumanCount(static_cast<double>(AdamStateBytes(trainer.params()))).c_str());
 
-  BATON_ASSIGN_OR_RETURN(MetricsLog metrics, MetricsLog::Create(options.run_dir + "/metrics.jsonl"));
+  std::unique_ptr<MetricsLog> metrics;
+  if (writer) {
+    BATON_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Create(options.run_dir + "/metrics.jsonl"));
+    metrics = std::make_unique<MetricsLog>(std::move(log));
+  }
+  auto record = [&](const nlohmann::json& line) { return metrics ? metrics->Append(line) : Status::OK(); };
   auto evaluate = [&](int64_t step) -> Status {
     if (val_batches.empty()) return Status::OK();
-    const double val_loss = trainer.Evaluate(val_batches);
+    BATON_ASSIGN_OR_RETURN(double val_loss, trainer.Evaluate(val_batches));
     LogInfo("step %6ld | val_loss %.4f", static_cast<long>(step), val_loss);
-    return metrics.Append({{"step", step}, {"val_loss", val_loss}});
+    return record({{"step", step}, {"val_loss", val_loss}});
   };
 
   BATON_RETURN_IF_ERROR(evaluate(0));
   Timer run_timer;
   for (int64_t step = 1; step <= train.steps(); ++step) {
+    BATON_RETURN_IF_ERROR(InjectedFailure(world.rank(), step));
     BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, DrawMicroBatches(&train_sampler, train.microbatches(),
                                                                               train.microbatch_size())));
     const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;
-    BATON_RETURN_IF_ERROR(metrics.Append({{"step", step},
-                                          {"loss", m.loss},
-                                          {"lr", m.lr},
-                                          {"grad_norm", m.grad_norm},
-                                          {"tokens", m.tokens},
-                                          {"ms", m.seconds * 1e3},
-                                          {"tokens_per_s", tokens_per_s},
-                                          {"activation_bytes", m.peak_activation_bytes}}));
+    BATON_RETURN_IF_ERROR(record({{"step", step},
+                                  {"loss", m.loss},
+                                  {"lr", m.lr},
+                                  {"grad_norm", m.grad_norm},
+                                  {"tokens", m.tokens},
+                                  {"ms", m.seconds * 1e3},
+                                  {"tokens_per_s", tokens_per_s},
+                                  {"activation_bytes", m.peak_activation_bytes}}));
     if (step % train.log_every() == 0 || step == train.steps()) {
       const double eta = run_timer.Seconds() / static_cast<double>(step) * static_cast<double>(train.steps() - step);
       LogInfo("step %6ld/%ld | loss %.4f | lr %.2e | norm %.3f | %5.0f ms | %s tok/s | eta %s", static_cast<long>(step),
@@ -150,7 +196,8 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     const bool last = step == train.steps();
     if (last || (train.eval_every() > 0 && step % train.eval_every() == 0)) BATON_RETURN_IF_ERROR(evaluate(step));
   }
-  LogInfo("baton: done in %s; metrics in %s", Duration(run_timer.Seconds()).c_str(), metrics.path().c_str());
+  LogInfo("baton: done in %s; metrics in %s/metrics.jsonl", Duration(run_timer.Seconds()).c_str(),
+          options.run_dir.c_str());
   return Status::OK();
 }
 

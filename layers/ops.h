@@ -18,6 +18,8 @@ namespace baton::ops {
 // with 2 threads". On the CPU, results are bitwise reproducible for a given thread count;
 // OpenBLAS may sum in another order with another count.
 std::string BackendDescription();
+// Sets the CPU backend's thread count (OpenMP and OpenBLAS); n <= 0 keeps their defaults.
+void SetBackendThreads(int n);
 
 // c = alpha * op(a) op(b) + beta * c, op = transpose when the flag is set.
 // a and b are viewed as 2-D (leading dimensions folded into rows).

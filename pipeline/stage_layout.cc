@@ -25,21 +25,28 @@ std::string BlockRange(int64_t first_block, int64_t last_block) {  // inclusive,
 
 }  // namespace
 
+std::string StageLayout::DescribeChunk(const ModelSpec& spec, int chunk) const {
+  auto [first, last] = chunks[chunk];
+  std::vector<std::string> parts;
+  if (first == 0) parts.push_back("e");
+  const int64_t b0 = std::max<int64_t>(first, 1) - 1, b1 = std::min<int64_t>(last, spec.layers + 1) - 2;
+  if (b1 >= b0) parts.push_back(BlockRange(b0, b1));
+  if (last == spec.list_size()) parts.push_back("l");
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? " " : "") + parts[i];
+  return out;
+}
+
+std::string StageLayout::DescribeRank(const ModelSpec& spec, int rank) const {
+  std::string out;
+  for (int v = 0; v < virtual_stages; ++v) out += (v ? " | " : "") + DescribeChunk(spec, global_chunk(rank, v));
+  return out;
+}
+
 std::string StageLayout::Describe(const ModelSpec& spec) const {
-  std::ostringstream os;
-  os << "[";
-  for (size_t c = 0; c < chunks.size(); ++c) {
-    auto [first, last] = chunks[c];
-    std::vector<std::string> parts;
-    if (first == 0) parts.push_back("e");
-    const int64_t b0 = std::max<int64_t>(first, 1) - 1, b1 = std::min<int64_t>(last, spec.layers + 1) - 2;
-    if (b1 >= b0) parts.push_back(BlockRange(b0, b1));
-    if (last == spec.list_size()) parts.push_back("l");
-    if (c) os << " | ";
-    for (size_t i = 0; i < parts.size(); ++i) os << (i ? " " : "") << parts[i];
-  }
-  os << "]";
-  return os.str();
+  std::string out = "[";
+  for (int c = 0; c < num_chunks(); ++c) out += (c ? " | " : "") + DescribeChunk(spec, c);
+  return out + "]";
 }
 
 Result<StageLayout> BalancedStageLayout(const ModelSpec& spec, int64_t seq_len, int stages, int virtual_stages) {

@@ -26,6 +26,10 @@ struct StageLayout {
   int global_chunk(int rank, int local_chunk) const { return local_chunk * stages + rank; }
   // "[e 0-5 | 6-11 | 12-17 | 18-23 l]": block ranges per chunk, e/l for embedding and head.
   std::string Describe(const ModelSpec& spec) const;
+  // One chunk: "e 0-5", "6-11", "18-23 l".
+  std::string DescribeChunk(const ModelSpec& spec, int chunk) const;
+  // The chunks of one pipeline rank: "e 0-2 | 9-11" with virtual stages.
+  std::string DescribeRank(const ModelSpec& spec, int rank) const;
 };
 
 // The default: chunks balanced by forward FLOPs per token at `seq_len` (a block, and

@@ -37,6 +37,17 @@ void LogInfo(const char* fmt, ...) {
   va_end(args);
 }
 
+void LogEveryRank(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  // The prefix names rank and host even in a one-rank job: this line says where things run.
+  char buf[4096];
+  std::vsnprintf(buf, sizeof(buf), fmt, args);
+  va_end(args);
+  std::fprintf(stdout, "[rank %d/%d %s] %s\n", g_rank, g_world, g_host.c_str(), buf);
+  std::fflush(stdout);
+}
+
 void LogWarning(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);

@@ -14,6 +14,7 @@ int LogRank();
 std::string LogPrefix();
 
 void LogInfo(const char* fmt, ...) __attribute__((format(printf, 1, 2)));      // rank 0, stdout
+void LogEveryRank(const char* fmt, ...) __attribute__((format(printf, 1, 2))); // every rank, stdout, with prefix
 void LogWarning(const char* fmt, ...) __attribute__((format(printf, 1, 2)));   // every rank, stderr
 void LogError(const char* fmt, ...) __attribute__((format(printf, 1, 2)));     // every rank, stderr
 

