@@ -159,12 +159,49 @@ TEST_F(TrainCommand, CorruptShardIsNamed) {
   EXPECT_NE(r.output.find("t_train_000001.bin"), std::string::npos) << r.output;
 }
 
+// Open MPI as root and with more ranks than cores (NOTES.md), whoever runs the test.
+const std::string kMpiEnv =
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+    "OMPI_MCA_btl_vader_single_copy_mechanism=none ";
+
+TEST_F(TrainCommand, PipelineRanksGiveTheSameNumbersAsOneProcess) {
+  // Equal thread counts: OpenBLAS may sum in another order with another count.
+  ASSERT_EQ(Train("one", "--set train.threads=1").exit_code, 0);
+  const std::vector<std::pair<int, std::string>> layouts = {
+      {2, "--set parallel.stages=2"},
+      {4, "--set parallel.stages=4 --set parallel.schedule=ZERO_BUBBLE_H1 --set parallel.recompute=FULL"},
+      {2, "--set parallel.stages=2 --set parallel.schedule=INTERLEAVED_1F1B --set parallel.virtual_stages=2"},
+  };
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const std::string run = "pp" + std::to_string(i);
+    CommandResult r = Shell(kMpiEnv + "timeout 120 mpirun -np " + std::to_string(layouts[i].first) + " " +
+                            std::string(BATON_BINARY) + " train --config " + config_.string() + " --run-dir " +
+                            (dir_ / run).string() + " --set train.threads=1 " + layouts[i].second);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("stage " + std::to_string(layouts[i].first - 1) + " of"), std::string::npos) << r.output;
+    auto a = Metrics("one"), b = Metrics(run);
+    ASSERT_EQ(a.size(), b.size()) << layouts[i].second;
+    for (size_t l = 0; l < a.size(); ++l)
+      for (const char* key : {"loss", "grad_norm", "val_loss"}) {
+        if (a[l].contains(key)) {
+          EXPECT_EQ(a[l][key].dump(), b[l][key].dump()) << key << " line " << l << " with " << layouts[i].second;
+        }
+      }
+  }
+}
+
+TEST_F(TrainCommand, AFailingRankBringsTheJobDownNamingIt) {
+  CommandResult r = Shell(kMpiEnv + "BATON_FAIL_AT=1:3 timeout 60 mpirun -np 2 " + std::string(BATON_BINARY) +
+                          " train --config " + config_.string() + " --run-dir " + (dir_ / "run").string() +
+                          " --set parallel.stages=2");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, 124) << "the job hung instead of going down";
+  EXPECT_NE(r.output.find("[rank 1/2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("injected failure at step 3"), std::string::npos) << r.output;
+}
+
 TEST_F(TrainCommand, WrongWorldSizeBringsEveryRankDown) {
-  // Open MPI as root and with more ranks than cores (NOTES.md), whoever runs the test.
-  const std::string env =
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-      "OMPI_MCA_btl_vader_single_copy_mechanism=none ";
-  CommandResult r = Shell(env + "timeout 60 mpirun -np 2 " + std::string(BATON_BINARY) + " train --config " + config_.string() +
+  CommandResult r = Shell(kMpiEnv + "timeout 60 mpirun -np 2 " + std::string(BATON_BINARY) + " train --config " + config_.string() +
                 " --run-dir " + (dir_ / "run").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung instead of aborting";
