@@ -121,11 +121,6 @@ void CheckNotYetImplemented(const RunConfig& config, const std::string& source, 
 }
 
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
-  if (parallel.replicas() > 1) {
-    Add(problems, source,
-        "parallel.replicas = " + std::to_string(parallel.replicas()) +
-            ": data-parallel replicas are not implemented yet (pipeline stages are: set parallel.stages)");
-  }
   if (parallel.virtual_stages() > 1 && parallel.schedule() != ParallelConfig::INTERLEAVED_1F1B) {
     Add(problems, source,
         "parallel.virtual_stages = " + std::to_string(parallel.virtual_stages()) +

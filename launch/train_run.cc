@@ -134,28 +134,34 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
   }
 
+  // World rank = replica x stages + stage: the stages of one replica are neighbours.
   ops::SetBackendThreads(train.threads());
-  std::unique_ptr<Transport> pipe = NewMpiWorldTransport();
+  const int stage = world.rank() % parallel.stages(), replica = world.rank() / parallel.stages();
+  std::unique_ptr<Transport> world_group = NewMpiWorldTransport();
+  BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> pipe, world_group->Split(replica, stage));
+  BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> replicas, world_group->Split(stage, replica));
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
                           TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel)},
-                          pipe.get());
+                          pipe.get(), replicas.get());
 
   const int64_t tokens_per_step =
-      static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches();
+      static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches() * parallel.replicas();
   LogInfo("baton: %s, %ld layers, hidden %ld, %ld heads, %s parameters", spec.family.c_str(),
           static_cast<long>(spec.layers), static_cast<long>(spec.hidden), static_cast<long>(spec.heads),
           HumanCount(static_cast<double>(spec.ParameterCount())).c_str());
   LogInfo("baton: %d rank(s) = %d stage(s) x %d replica(s); layout %s; %s, %d micro-batches, bubble %.1f%%",
           world.size(), parallel.stages(), parallel.replicas(), layout.Describe(spec).c_str(),
           ScheduleKindTitle(kind), train.microbatches(), 100.0 * report->bubble_fraction);
-  LogInfo("baton: %ld steps of %ld tokens (%d x %d sequences of %d); train data %s tokens, validation %s tokens",
-          static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), train.microbatches(),
-          train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
+  LogInfo("baton: %ld steps of %ld tokens (%d replica(s) x %d x %d sequences of %d); train data %s tokens, "
+          "validation %s tokens",
+          static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), parallel.replicas(),
+          train.microbatches(), train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
   LogInfo("baton: %s; lr schedule %s, lr %g; recompute %s", ops::BackendDescription().c_str(),
           LrScheduleKindName(lr.kind), lr.lr, RecomputePolicyName(RecomputeFromConfig(parallel)));
-  LogEveryRank("stage %d of %d, replica 0: layers [%s]; AdaFactor state %s bytes (Adam would need %s)",
-               world.rank(), parallel.stages(), layout.DescribeRank(spec, world.rank()).c_str(),
+  LogEveryRank("stage %d of %d, replica %d of %d: layers [%s]; AdaFactor state %s bytes on this rank (Adam would "
+               "need %s for the stage)",
+               stage, parallel.stages(), replica, parallel.replicas(), layout.DescribeRank(spec, stage).c_str(),
                HumanCount(static_cast<double>(trainer.OptimizerStateBytes())).c_str(),
                HumanCount(static_cast<double>(AdamStateBytes(trainer.params()))).c_str());
 
@@ -176,9 +182,14 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   Timer run_timer;
   for (int64_t step = 1; step <= train.steps(); ++step) {
     BATON_RETURN_IF_ERROR(InjectedFailure(world.rank(), step));
-    BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, DrawMicroBatches(&train_sampler, train.microbatches(),
-                                                                              train.microbatch_size())));
-    const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;
+    // Every rank draws the whole global batch (cheap, and the same on every rank);
+    // replica r trains on micro-batches [r M, (r+1) M) of it.
+    std::vector<MicroBatch> global =
+        DrawMicroBatches(&train_sampler, train.microbatches() * parallel.replicas(), train.microbatch_size());
+    std::vector<MicroBatch> mine(global.begin() + replica * train.microbatches(),
+                                 global.begin() + (replica + 1) * train.microbatches());
+    BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, std::move(mine)));
+    const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;  // m.tokens counts every replica
     BATON_RETURN_IF_ERROR(record({{"step", step},
                                   {"loss", m.loss},
                                   {"lr", m.lr},

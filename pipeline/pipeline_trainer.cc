@@ -11,9 +11,9 @@ namespace baton {
 
 PipelineTrainer::PipelineTrainer(const ModelSpec& spec, uint64_t seed, const StageLayout& layout,
                                  PipelineSchedule schedule, const AdafactorOptions& adafactor, TrainerOptions options,
-                                 Transport* pipe)
+                                 Transport* pipe, Transport* replicas)
     : spec_(spec), layout_(layout), schedule_(std::move(schedule)), options_(options), pipe_(pipe),
-      rank_(pipe->rank()) {
+      replicas_(replicas), num_replicas_(replicas ? replicas->size() : 1), rank_(pipe->rank()) {
   BATON_CHECK(pipe->size() == layout.stages && schedule_.stages == layout.stages &&
                   schedule_.virtual_stages == layout.virtual_stages,
               "pipeline group of " << pipe->size() << ", layout " << layout.stages << "x" << layout.virtual_stages
@@ -28,8 +28,7 @@ PipelineTrainer::PipelineTrainer(const ModelSpec& spec, uint64_t seed, const Sta
     for (const auto& l : m.layers()) layers.push_back(l.get());
     runners_.push_back(std::make_unique<ChunkRunner>(layers, options.recompute));
     runners.push_back(runners_.back().get());
-    optimizers_.push_back(std::make_unique<Adafactor>(adafactor));
-    optimizers_.back()->AddParams(m.params());
+    optimizers_.push_back(std::make_unique<ShardedAdafactor>(adafactor, m.params(), replicas));
   }
   executor_ = std::make_unique<StageExecutor>(&schedule_, rank_, runners, pipe, spec.hidden, DType::kF32);
 }
@@ -110,6 +109,7 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   Timer timer;
   int64_t tokens = 0;
   for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
+  tokens *= num_replicas_;  // every replica takes the same number of equal micro-batches
   for (MicroBatch& mb : micro_batches) mb.loss_scale = 1.0 / static_cast<double>(tokens);
   const std::vector<Param*> all = params();
   for (Param* p : all) p->grad.SetZero();
@@ -119,6 +119,7 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   memory.ResetPeak();
   BATON_ASSIGN_OR_RETURN(double loss_sum, executor_->RunStep(micro_batches));
   BATON_RETURN_IF_ERROR(SumTiedTableGradient());
+  for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->ReduceGradients());
 
   StepMetrics m;
   m.step = step;
@@ -126,6 +127,7 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   m.peak_activation_bytes = memory.Stats().peak_bytes - bytes_before;
   std::vector<double> loss{loss_sum};
   BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
+  if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&loss));
   m.loss = loss[0] / static_cast<double>(tokens);
   BATON_ASSIGN_OR_RETURN(double squared_norm, GlobalSquaredGradNorm());
   m.grad_norm = std::sqrt(squared_norm);
@@ -137,7 +139,7 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   const double clip = ClipFactor(m.grad_norm, options_.clip_grad_norm);
   if (clip != 1.0) ScaleGrads(all, clip);
   m.lr = LearningRateAt(options_.lr, step);
-  for (auto& o : optimizers_) o->Step(step, m.lr);
+  for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->Step(step, m.lr));
   m.seconds = timer.Seconds();
   return m;
 }
@@ -147,8 +149,11 @@ Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_ba
   double loss_sum = 0;
   int64_t tokens = 0;
   const int chunks = layout_.num_chunks();
-  for (const MicroBatch& mb : micro_batches) {
+  const int replica = replicas_ ? replicas_->rank() : 0;
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const MicroBatch& mb = micro_batches[i];
     tokens += mb.tokens.numel();
+    if (static_cast<int>(i % num_replicas_) != replica) continue;  // replicas split the batches
     Tensor x;
     for (int c = 0; c < chunks; ++c) {
       const int owner = layout_.rank_of_chunk(c);
@@ -165,6 +170,7 @@ Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_ba
   }
   std::vector<double> loss{loss_sum};
   BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
+  if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&loss));
   return tokens ? loss[0] / static_cast<double>(tokens) : 0.0;
 }
 

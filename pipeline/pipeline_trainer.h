@@ -5,10 +5,14 @@
 //      between the first and last stage (both then hold emb + head);
 //   3. the global gradient norm from every parameter's squared norm, added in
 //      the model's parameter order whatever the layout;
-//   4. clip, schedule the learning rate, AdaFactor-update every chunk.
+//   4. with data-parallel replicas: sum gradients over the replicas of the
+//      stage; each replica updates the tensors it owns (ShardedAdafactor) and
+//      broadcasts them;
+//   5. clip, schedule the learning rate, AdaFactor-update every chunk.
 // Every step is arithmetically the same for any number of stages, any
 // schedule and any recompute policy, so losses and weights are bitwise
-// identical to the single-process Trainer (tests/pipeline).
+// identical to the single-process Trainer (tests/pipeline); with replicas the
+// gradient sums run in another order, so agreement is to rounding.
 #pragma once
 
 #include <memory>
@@ -16,6 +20,7 @@
 
 #include "layers/model.h"
 #include "optim/adafactor.h"
+#include "optim/sharded_adafactor.h"
 #include "pipeline/chunk_runner.h"
 #include "pipeline/schedule.h"
 #include "pipeline/stage_executor.h"
@@ -27,15 +32,19 @@ namespace baton {
 
 class PipelineTrainer {
  public:
-  // `pipe` is this replica's pipeline group: rank r holds stage r. The schedule must
-  // have passed VerifySchedule.
+  // `pipe` is this replica's pipeline group: rank r holds stage r. `replicas` is the
+  // group of this stage's data-parallel replicas (null or size 1: none). The schedule
+  // must have passed VerifySchedule.
   PipelineTrainer(const ModelSpec& spec, uint64_t seed, const StageLayout& layout, PipelineSchedule schedule,
-                  const AdafactorOptions& adafactor, TrainerOptions options, Transport* pipe);
+                  const AdafactorOptions& adafactor, TrainerOptions options, Transport* pipe,
+                  Transport* replicas = nullptr);
 
-  // One optimizer step; every pipeline rank calls it with the same micro-batches.
-  // Metrics (loss, norm) are the global ones, the same on every rank.
+  // One optimizer step; every rank of a replica calls it with that replica's
+  // micro-batches (all of the same size). Metrics (loss, norm) are the global ones,
+  // the same on every rank.
   Result<StepMetrics> Step(int64_t step, std::vector<MicroBatch> micro_batches);
-  // Mean loss per token over `micro_batches`, forward only; the same on every rank.
+  // Mean loss per token over `micro_batches` (the whole evaluation set, the same on every
+  // rank; replicas split it), forward only; the result is the same on every rank.
   Result<double> Evaluate(const std::vector<MicroBatch>& micro_batches);
 
   // This rank's parameters, chunk by chunk (a tied table held twice appears twice).
@@ -54,10 +63,12 @@ class PipelineTrainer {
   PipelineSchedule schedule_;
   TrainerOptions options_;
   Transport* pipe_;
+  Transport* replicas_;
+  int num_replicas_;
   int rank_;
   std::vector<Model> models_;  // one per local chunk
   std::vector<std::unique_ptr<ChunkRunner>> runners_;
-  std::vector<std::unique_ptr<Adafactor>> optimizers_;
+  std::vector<std::unique_ptr<ShardedAdafactor>> optimizers_;  // one per local chunk
   std::unique_ptr<StageExecutor> executor_;
 };
 

@@ -110,14 +110,11 @@ TEST(ConfigValidationTest, RoformerFamiliesNotImplemented) {
   }
 }
 
-TEST(ConfigValidationTest, StagesYesReplicasNotYet) {
+TEST(ConfigValidationTest, StagesAndReplicas) {
   RunConfig config = Valid();
   config.mutable_parallel()->set_stages(4);
-  EXPECT_EQ(Problems(config), "");
   config.mutable_parallel()->set_replicas(2);
-  EXPECT_EQ(Problems(config),
-            "configs/x.pbtxt: parallel.replicas = 2: data-parallel replicas are not implemented yet (pipeline stages "
-            "are: set parallel.stages)");
+  EXPECT_EQ(Problems(config), "");
 }
 
 TEST(ConfigValidationTest, VirtualStagesNeedInterleavedSchedule) {
