@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cmath>
@@ -180,6 +181,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
 
   BATON_RETURN_IF_ERROR(evaluate(0));
   Timer run_timer;
+  int64_t peak_activation_bytes = 0;
   for (int64_t step = 1; step <= train.steps(); ++step) {
     BATON_RETURN_IF_ERROR(InjectedFailure(world.rank(), step));
     // Every rank draws the whole global batch (cheap, and the same on every rank);
@@ -189,6 +191,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     std::vector<MicroBatch> mine(global.begin() + replica * train.microbatches(),
                                  global.begin() + (replica + 1) * train.microbatches());
     BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, std::move(mine)));
+    peak_activation_bytes = std::max(peak_activation_bytes, m.peak_activation_bytes);
     const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;  // m.tokens counts every replica
     BATON_RETURN_IF_ERROR(record({{"step", step},
                                   {"loss", m.loss},
@@ -207,6 +210,9 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     const bool last = step == train.steps();
     if (last || (train.eval_every() > 0 && step % train.eval_every() == 0)) BATON_RETURN_IF_ERROR(evaluate(step));
   }
+  LogEveryRank("stage %d, replica %d: peak activation memory %s bytes per step (recompute %s)", stage, replica,
+               HumanCount(static_cast<double>(peak_activation_bytes)).c_str(),
+               RecomputePolicyName(RecomputeFromConfig(parallel)));
   LogInfo("baton: done in %s; metrics in %s/metrics.jsonl", Duration(run_timer.Seconds()).c_str(),
           options.run_dir.c_str());
   return Status::OK();

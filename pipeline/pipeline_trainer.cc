@@ -118,13 +118,14 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   const int64_t bytes_before = memory.Stats().current_bytes;
   memory.ResetPeak();
   BATON_ASSIGN_OR_RETURN(double loss_sum, executor_->RunStep(micro_batches));
+  const int64_t activation_peak = memory.Stats().peak_bytes - bytes_before;  // forward and backward only
   BATON_RETURN_IF_ERROR(SumTiedTableGradient());
   for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->ReduceGradients());
 
   StepMetrics m;
   m.step = step;
   m.tokens = tokens;
-  m.peak_activation_bytes = memory.Stats().peak_bytes - bytes_before;
+  m.peak_activation_bytes = activation_peak;
   std::vector<double> loss{loss_sum};
   BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
   if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&loss));
