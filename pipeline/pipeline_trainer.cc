@@ -132,14 +132,7 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   m.loss = loss[0] / static_cast<double>(tokens);
   BATON_ASSIGN_OR_RETURN(double squared_norm, GlobalSquaredGradNorm());
   m.grad_norm = std::sqrt(squared_norm);
-  if (!std::isfinite(m.grad_norm) || !std::isfinite(m.loss)) {
-    return Status::Internal("step " + std::to_string(step) + ": loss " + std::to_string(m.loss) +
-                            ", gradient norm " + std::to_string(m.grad_norm) +
-                            " is not finite; the update was not applied (lower optim.lr or set optim.clip_grad_norm)");
-  }
-  const double clip = ClipFactor(m.grad_norm, options_.clip_grad_norm);
-  if (clip != 1.0) ScaleGrads(all, clip);
-  m.lr = LearningRateAt(options_.lr, step);
+  BATON_ASSIGN_OR_RETURN(m.lr, FinishStepGradients(m, options_, all));
   for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->Step(step, m.lr));
   m.seconds = timer.Seconds();
   return m;

@@ -8,6 +8,18 @@
 
 namespace baton {
 
+Result<double> FinishStepGradients(const StepMetrics& m, const TrainerOptions& options,
+                                   const std::vector<Param*>& params) {
+  if (!std::isfinite(m.grad_norm) || !std::isfinite(m.loss)) {
+    return Status::Internal("step " + std::to_string(m.step) + ": loss " + std::to_string(m.loss) +
+                            ", gradient norm " + std::to_string(m.grad_norm) +
+                            " is not finite; the update was not applied (lower optim.lr or set optim.clip_grad_norm)");
+  }
+  const double clip = ClipFactor(m.grad_norm, options.clip_grad_norm);
+  if (clip != 1.0) ScaleGrads(params, clip);
+  return LearningRateAt(options.lr, m.step);
+}
+
 namespace {
 std::vector<Layer*> LayerPointers(const Model& model) {
   std::vector<Layer*> out;
@@ -45,14 +57,7 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
   m.tokens = tokens;
   m.loss = loss_sum / static_cast<double>(tokens);
   m.grad_norm = std::sqrt(SquaredGradNorm(params_));
-  if (!std::isfinite(m.grad_norm) || !std::isfinite(m.loss)) {
-    return Status::Internal("step " + std::to_string(step) + ": loss " + std::to_string(m.loss) +
-                            ", gradient norm " + std::to_string(m.grad_norm) +
-                            " is not finite; the update was not applied (lower optim.lr or set optim.clip_grad_norm)");
-  }
-  const double clip = ClipFactor(m.grad_norm, options_.clip_grad_norm);
-  if (clip != 1.0) ScaleGrads(params_, clip);
-  m.lr = LearningRateAt(options_.lr, step);
+  BATON_ASSIGN_OR_RETURN(m.lr, FinishStepGradients(m, options_, params_));
   optimizer_->Step(step, m.lr);
   m.seconds = timer.Seconds();
   return m;

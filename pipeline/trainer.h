@@ -1,8 +1,8 @@
 // The training step of one process: gradient accumulation over micro-batches
 // through the model's layer list, global-norm clipping, the learning-rate
-// schedule and the AdaFactor update; and evaluation. The pipeline executor
-// (stages over ranks, schedules as data) replaces the layer loop here when
-// parallel.stages > 1; the step's arithmetic stays the same.
+// schedule and the AdaFactor update; and evaluation. `baton train` runs
+// PipelineTrainer (any number of stages and replicas); this plain loop is the
+// reference the pipeline is tested against, bitwise.
 #pragma once
 
 #include <vector>
@@ -33,6 +33,12 @@ struct StepMetrics {
   // activations (and gradient temporaries) of the forward and backward passes.
   int64_t peak_activation_bytes = 0;
 };
+
+// The end of every training step, whatever runs the passes: refuses a non-finite
+// loss or gradient norm (nothing is updated then), clips the gradients of `params`
+// to the global norm in `m`, and returns the step's learning rate.
+Result<double> FinishStepGradients(const StepMetrics& m, const TrainerOptions& options,
+                                   const std::vector<Param*>& params);
 
 class Trainer {
  public:

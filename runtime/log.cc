@@ -8,10 +8,10 @@ int g_rank = 0;
 int g_world = 1;
 std::string g_host;
 
-void Emit(FILE* out, const char* level, const char* fmt, va_list args) {
+void Emit(FILE* out, const std::string& prefix, const char* level, const char* fmt, va_list args) {
   char buf[4096];
   std::vsnprintf(buf, sizeof(buf), fmt, args);
-  std::fprintf(out, "%s%s%s\n", LogPrefix().c_str(), level, buf);
+  std::fprintf(out, "%s%s%s\n", prefix.c_str(), level, buf);
   std::fflush(out);
 }
 }  // namespace
@@ -33,7 +33,7 @@ void LogInfo(const char* fmt, ...) {
   if (g_rank != 0) return;
   va_list args;
   va_start(args, fmt);
-  Emit(stdout, "", fmt, args);
+  Emit(stdout, LogPrefix(), "", fmt, args);
   va_end(args);
 }
 
@@ -41,24 +41,21 @@ void LogEveryRank(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
   // The prefix names rank and host even in a one-rank job: this line says where things run.
-  char buf[4096];
-  std::vsnprintf(buf, sizeof(buf), fmt, args);
+  Emit(stdout, "[rank " + std::to_string(g_rank) + "/" + std::to_string(g_world) + " " + g_host + "] ", "", fmt, args);
   va_end(args);
-  std::fprintf(stdout, "[rank %d/%d %s] %s\n", g_rank, g_world, g_host.c_str(), buf);
-  std::fflush(stdout);
 }
 
 void LogWarning(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
-  Emit(stderr, "warning: ", fmt, args);
+  Emit(stderr, LogPrefix(), "warning: ", fmt, args);
   va_end(args);
 }
 
 void LogError(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
-  Emit(stderr, "error: ", fmt, args);
+  Emit(stderr, LogPrefix(), "error: ", fmt, args);
   va_end(args);
 }
 

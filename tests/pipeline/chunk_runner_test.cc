@@ -5,37 +5,14 @@
 
 #include "layers/model.h"
 #include "pipeline/trainer.h"
-#include "runtime/rng.h"
+#include "tests/pipeline/test_models.h"
 
 namespace baton {
 namespace {
 
-ModelSpec Spec(PositionKind positions) {
-  ModelSpec s;
-  s.layers = 3;
-  s.hidden = 32;
-  s.heads = 4;
-  s.ffn = 128;
-  s.vocab = 60;
-  s.padded_vocab = 64;
-  s.max_positions = 32;
-  s.positions = positions;
-  return s;
-}
+ModelSpec Spec(PositionKind positions) { return testing::TinyGpt(3, 32, 4, 128, 60, 64, 32, positions); }
 
-std::vector<MicroBatch> Batches(int step) {
-  RandomStream rng(77, static_cast<uint64_t>(step));
-  std::vector<MicroBatch> out(3);
-  for (MicroBatch& mb : out) {
-    mb.tokens = Tensor::Empty({2, 32}, DType::kI32);
-    mb.targets = Tensor::Empty({2, 32}, DType::kI32);
-    for (int64_t i = 0; i < mb.tokens.numel(); ++i) {
-      mb.tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.Below(60));
-      mb.targets.data<int32_t>()[i] = static_cast<int32_t>(rng.Below(60));
-    }
-  }
-  return out;
-}
+std::vector<MicroBatch> Batches(int step) { return testing::RandomMicroBatches(77, step, 3, 2, 32, 60); }
 
 struct Outcome {
   std::vector<double> losses;

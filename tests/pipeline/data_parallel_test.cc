@@ -11,7 +11,7 @@
 #include "pipeline/pipeline_trainer.h"
 #include "pipeline/schedule_verifier.h"
 #include "runtime/mpi_transport.h"
-#include "runtime/rng.h"
+#include "tests/pipeline/test_models.h"
 
 namespace baton {
 namespace {
@@ -19,32 +19,9 @@ namespace {
 constexpr int kMicrobatchesPerReplica = 2;
 constexpr int kSteps = 3;
 
-ModelSpec Spec() {
-  ModelSpec s;
-  s.layers = 4;
-  s.hidden = 16;
-  s.heads = 2;
-  s.ffn = 48;
-  s.vocab = 40;
-  s.padded_vocab = 48;
-  s.max_positions = 8;
-  s.positions = PositionKind::kRope;
-  return s;
-}
+ModelSpec Spec() { return testing::TinyGpt(4, 16, 2, 48, 40, 48, 8, PositionKind::kRope); }
 
-std::vector<MicroBatch> GlobalBatch(int step, int count) {
-  RandomStream rng(57, static_cast<uint64_t>(step));
-  std::vector<MicroBatch> out(count);
-  for (MicroBatch& mb : out) {
-    mb.tokens = Tensor::Empty({2, 8}, DType::kI32);
-    mb.targets = Tensor::Empty({2, 8}, DType::kI32);
-    for (int64_t i = 0; i < mb.tokens.numel(); ++i) {
-      mb.tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.Below(40));
-      mb.targets.data<int32_t>()[i] = static_cast<int32_t>(rng.Below(40));
-    }
-  }
-  return out;
-}
+std::vector<MicroBatch> GlobalBatch(int step, int count) { return testing::RandomMicroBatches(57, step, count, 2, 8, 40); }
 
 TrainerOptions Options() {
   TrainerOptions o;

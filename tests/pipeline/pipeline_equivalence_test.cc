@@ -8,7 +8,7 @@
 #include "pipeline/pipeline_trainer.h"
 #include "pipeline/schedule_verifier.h"
 #include "runtime/mpi_transport.h"
-#include "runtime/rng.h"
+#include "tests/pipeline/test_models.h"
 
 namespace baton {
 namespace {
@@ -16,32 +16,11 @@ namespace {
 constexpr int kMicrobatches = 4;
 constexpr int kSteps = 3;
 
-ModelSpec Spec() {
-  ModelSpec s;
-  s.layers = 6;  // 8 list entries: enough for 4 stages x 2 virtual chunks
-  s.hidden = 16;
-  s.heads = 2;
-  s.ffn = 48;
-  s.vocab = 40;
-  s.padded_vocab = 48;
-  s.max_positions = 8;
-  s.positions = PositionKind::kLearned;
-  return s;
+ModelSpec Spec() {  // 8 list entries: enough for 4 stages x 2 virtual chunks
+  return testing::TinyGpt(6, 16, 2, 48, 40, 48, 8);
 }
 
-std::vector<MicroBatch> Batches(int step) {
-  RandomStream rng(31, static_cast<uint64_t>(step));
-  std::vector<MicroBatch> out(kMicrobatches);
-  for (MicroBatch& mb : out) {
-    mb.tokens = Tensor::Empty({2, 8}, DType::kI32);
-    mb.targets = Tensor::Empty({2, 8}, DType::kI32);
-    for (int64_t i = 0; i < mb.tokens.numel(); ++i) {
-      mb.tokens.data<int32_t>()[i] = static_cast<int32_t>(rng.Below(40));
-      mb.targets.data<int32_t>()[i] = static_cast<int32_t>(rng.Below(40));
-    }
-  }
-  return out;
-}
+std::vector<MicroBatch> Batches(int step) { return testing::RandomMicroBatches(31, step, kMicrobatches, 2, 8, 40); }
 
 TrainerOptions Options(RecomputePolicy recompute) {
   TrainerOptions o;

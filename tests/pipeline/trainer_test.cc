@@ -6,21 +6,12 @@
 #include <cmath>
 
 #include "runtime/rng.h"
+#include "tests/pipeline/test_models.h"
 
 namespace baton {
 namespace {
 
-ModelSpec TinySpec() {
-  ModelSpec s;
-  s.layers = 2;
-  s.hidden = 32;
-  s.heads = 4;
-  s.ffn = 64;
-  s.vocab = 50;
-  s.padded_vocab = 64;
-  s.max_positions = 16;
-  return s;
-}
+ModelSpec TinySpec() { return testing::TinyGpt(2, 32, 4, 64, 50, 64, 16); }
 
 // `count` micro-batches of `batch` sequences of length 8 from stream `stream`.
 std::vector<MicroBatch> Batches(int count, int batch, uint64_t stream) {
