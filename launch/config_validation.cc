@@ -121,6 +121,11 @@ void CheckNotYetImplemented(const RunConfig& config, const std::string& source, 
 }
 
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
+  if (parallel.stage_recompute_size() > 0 && parallel.stage_recompute_size() != parallel.stages()) {
+    Add(problems, source,
+        "parallel.stage_recompute lists " + std::to_string(parallel.stage_recompute_size()) +
+            " policies for parallel.stages = " + std::to_string(parallel.stages()) + " (one per stage, or none)");
+  }
   if (parallel.virtual_stages() > 1 && parallel.schedule() != ParallelConfig::INTERLEAVED_1F1B) {
     Add(problems, source,
         "parallel.virtual_stages = " + std::to_string(parallel.virtual_stages()) +

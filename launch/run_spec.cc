@@ -56,8 +56,10 @@ LrScheduleOptions LrScheduleFromConfig(const OptimConfig& o, int64_t total_steps
   return s;
 }
 
-RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel) {
-  switch (parallel.recompute()) {
+RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel, int stage) {
+  const ParallelConfig::Recompute policy =
+      stage < parallel.stage_recompute_size() ? parallel.stage_recompute(stage) : parallel.recompute();
+  switch (policy) {
     case ParallelConfig::SELECTIVE: return RecomputePolicy::kSelective;
     case ParallelConfig::FULL: return RecomputePolicy::kFull;
     default: return RecomputePolicy::kNone;

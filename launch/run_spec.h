@@ -14,6 +14,7 @@ namespace baton {
 ModelSpec ModelSpecFromConfig(const ModelConfig& model);
 AdafactorOptions AdafactorOptionsFromConfig(const OptimConfig& optim);
 LrScheduleOptions LrScheduleFromConfig(const OptimConfig& optim, int64_t total_steps);
-RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel);
+// The policy of pipeline stage `stage`: parallel.stage_recompute[stage] when given, else parallel.recompute.
+RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel, int stage = 0);
 
 }  // namespace baton

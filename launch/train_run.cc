@@ -114,7 +114,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   BATON_ASSIGN_OR_RETURN(ScheduleKind kind, ParseScheduleKind(ParallelConfig::Schedule_Name(parallel.schedule())));
   Result<PipelineSchedule> schedule = BuildSchedule(kind, parallel.stages(), train.microbatches(), parallel.virtual_stages());
   if (!schedule.ok()) return schedule.status().WithContext(options.config_source);
-  Result<ScheduleReport> report = VerifySchedule(*schedule);
+  Result<ScheduleReport> report = VerifySchedule(*schedule, ScheduleCosts{}, parallel.max_inflight_microbatches());
   if (!report.ok()) return report.status().WithContext(options.config_source + ": the pipeline schedule");
 
   BATON_ASSIGN_OR_RETURN(TokenDataset train_data, TokenDataset::Open(config.data().train(), spec.vocab));
@@ -142,7 +142,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> pipe, world_group->Split(replica, stage));
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> replicas, world_group->Split(stage, replica));
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
-                          TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel)},
+                          TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage)},
                           pipe.get(), replicas.get());
 
   const int64_t tokens_per_step =
@@ -158,11 +158,11 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
           static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), parallel.replicas(),
           train.microbatches(), train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
-  LogInfo("baton: %s; lr schedule %s, lr %g; recompute %s", ops::BackendDescription().c_str(),
-          LrScheduleKindName(lr.kind), lr.lr, RecomputePolicyName(RecomputeFromConfig(parallel)));
-  LogEveryRank("stage %d of %d, replica %d of %d: layers [%s]; AdaFactor state %s bytes on this rank (Adam would "
-               "need %s for the stage)",
+  LogInfo("baton: %s; lr schedule %s, lr %g", ops::BackendDescription().c_str(), LrScheduleKindName(lr.kind), lr.lr);
+  LogEveryRank("stage %d of %d, replica %d of %d: layers [%s]; recompute %s; AdaFactor state %s bytes on this rank "
+               "(Adam would need %s for the stage)",
                stage, parallel.stages(), replica, parallel.replicas(), layout.DescribeRank(spec, stage).c_str(),
+               RecomputePolicyName(RecomputeFromConfig(parallel, stage)),
                HumanCount(static_cast<double>(trainer.OptimizerStateBytes())).c_str(),
                HumanCount(static_cast<double>(AdamStateBytes(trainer.params()))).c_str());
 
@@ -212,7 +212,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   }
   LogEveryRank("stage %d, replica %d: peak activation memory %s bytes per step (recompute %s)", stage, replica,
                HumanCount(static_cast<double>(peak_activation_bytes)).c_str(),
-               RecomputePolicyName(RecomputeFromConfig(parallel)));
+               RecomputePolicyName(RecomputeFromConfig(parallel, stage)));
   LogInfo("baton: done in %s; metrics in %s/metrics.jsonl", Duration(run_timer.Seconds()).c_str(),
           options.run_dir.c_str());
   return Status::OK();

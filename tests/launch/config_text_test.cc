@@ -33,6 +33,9 @@ TEST(EffectiveConfigTextTest, WritesEveryFieldAndRoundTrips) {
   config.mutable_optim()->set_lr(3e-4);
   config.mutable_optim()->set_lr_schedule(OptimConfig::COSINE);
   config.mutable_data()->set_train("a/*.bin");
+  // A repeated field has no default to spell out: give it values so it is written too.
+  config.mutable_parallel()->add_stage_recompute(ParallelConfig::FULL);
+  config.mutable_parallel()->add_stage_recompute(ParallelConfig::NONE);
   const std::string text = EffectiveConfigText(config);
 
   EXPECT_NE(text.find("eps1: 1e-30"), std::string::npos) << text;

@@ -117,6 +117,16 @@ TEST(ConfigValidationTest, StagesAndReplicas) {
   EXPECT_EQ(Problems(config), "");
 }
 
+TEST(ConfigValidationTest, StageRecomputeNeedsOnePolicyPerStage) {
+  RunConfig config = Valid();
+  config.mutable_parallel()->set_stages(3);
+  config.mutable_parallel()->add_stage_recompute(ParallelConfig::FULL);
+  config.mutable_parallel()->add_stage_recompute(ParallelConfig::NONE);
+  EXPECT_TRUE(Has(Problems(config), "parallel.stage_recompute lists 2 policies for parallel.stages = 3")) << Problems(config);
+  config.mutable_parallel()->add_stage_recompute(ParallelConfig::SELECTIVE);
+  EXPECT_EQ(Problems(config), "");
+}
+
 TEST(ConfigValidationTest, VirtualStagesNeedInterleavedSchedule) {
   RunConfig config = Valid();
   config.mutable_parallel()->set_virtual_stages(2);

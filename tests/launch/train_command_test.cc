@@ -172,6 +172,7 @@ TEST_F(TrainCommand, PipelineRanksGiveTheSameNumbersAsOneProcess) {
       {2, "--set parallel.stages=2"},
       {4, "--set parallel.stages=4 --set parallel.schedule=ZERO_BUBBLE_H1 --set parallel.recompute=FULL"},
       {2, "--set parallel.stages=2 --set parallel.schedule=INTERLEAVED_1F1B --set parallel.virtual_stages=2"},
+      {2, "--set parallel.stages=2 --set parallel.stage_recompute=FULL,SELECTIVE"},
   };
   for (size_t i = 0; i < layouts.size(); ++i) {
     const std::string run = "pp" + std::to_string(i);
@@ -213,6 +214,17 @@ TEST_F(TrainCommand, StagesTimesReplicasMatchOneProcessWithTheGlobalBatch) {
         EXPECT_NEAR(x, y, tol * std::max(1.0, std::fabs(x))) << key << " line " << l;
       }
     }
+}
+
+TEST_F(TrainCommand, ScheduleOverTheActivationBudgetIsRefusedBeforeAnyWork) {
+  // GPipe keeps all 2 micro-batches in flight on every stage; the budget allows 1.
+  CommandResult r = Shell(kMpiEnv + "timeout 60 mpirun -np 2 " + std::string(BATON_BINARY) + " train --config " +
+                          config_.string() + " --run-dir " + (dir_ / "run").string() +
+                          " --set parallel.stages=2 --set parallel.schedule=GPIPE"
+                          " --set parallel.max_inflight_microbatches=1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("the pipeline schedule"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "run"));
 }
 
 TEST_F(TrainCommand, AFailingRankBringsTheJobDownNamingIt) {
