@@ -41,9 +41,10 @@ Status PrepareRunDir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::IOError("cannot create run directory " + dir + ": " + ec.message());
-  if (fs::exists(fs::path(dir) / "metrics.jsonl"))
-    return Status::InvalidArgument("run directory " + dir +
-                                   " already holds a run (metrics.jsonl); choose a new --run-dir or remove the old one");
+  if (fs::exists(fs::path(dir) / "metrics.jsonl", ec) || ec)
+    return ec ? Status::IOError("cannot read run directory " + dir + ": " + ec.message())
+              : Status::InvalidArgument("run directory " + dir +
+                                        " already holds a run (metrics.jsonl); choose a new --run-dir or remove the old one");
   return Status::OK();
 }
 
@@ -141,6 +142,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   std::unique_ptr<Transport> world_group = NewMpiWorldTransport();
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> pipe, world_group->Split(replica, stage));
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> replicas, world_group->Split(stage, replica));
+  BATON_RETURN_IF_ERROR(CheckScheduleTags(*schedule, *pipe).WithContext(options.config_source));
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
                           TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage)},
                           pipe.get(), replicas.get());
@@ -159,6 +161,11 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
           train.microbatches(), train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
   LogInfo("baton: %s; lr schedule %s, lr %g", ops::BackendDescription().c_str(), LrScheduleKindName(lr.kind), lr.lr);
+  if (kind == ScheduleKind::kZeroBubbleH1 && RecomputeFromConfig(parallel, stage) == RecomputePolicy::kFull) {
+    // ChunkRunner re-runs the forward in B and must keep the internals for the deferred W.
+    LogEveryRank("note: full recompute under ZB-H1 keeps each layer's recomputed internals from B until W; "
+                 "activation memory is close to selective recompute");
+  }
   LogEveryRank("stage %d of %d, replica %d of %d: layers [%s]; recompute %s; AdaFactor state %s bytes on this rank "
                "(Adam would need %s for the stage)",
                stage, parallel.stages(), replica, parallel.replicas(), layout.DescribeRank(spec, stage).c_str(),

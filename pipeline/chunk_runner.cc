@@ -24,7 +24,7 @@ Tensor ChunkRunner::Forward(int id, const MicroBatch& mb, const Tensor& x) {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const bool keep = policy_ != RecomputePolicy::kFull || layers_[i]->computes_loss();
-    if (policy_ == RecomputePolicy::kFull) f.inputs[i] = h;
+    if (!keep) f.inputs[i] = h;
     h = layers_[i]->Forward(mb, h, keep ? &f.saved[i] : nullptr);
   }
   return h;

@@ -7,7 +7,9 @@
 //              recompute them in backward (Layer::SetSelectiveRecompute)
 //   full       only each layer's input is kept; backward re-runs the layer's
 //              forward first (the loss layer is never re-run: loss_head.h)
-// All three give bitwise-identical gradients.
+// All three give bitwise-identical gradients. With B and W split (zero-bubble
+// schedules), full recompute re-runs a layer's forward in B and keeps its
+// internals until W, so it saves little over selective there.
 #pragma once
 
 #include <map>

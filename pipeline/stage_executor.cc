@@ -5,6 +5,7 @@ namespace baton {
 StageExecutor::StageExecutor(const PipelineSchedule* schedule, int rank, std::vector<ChunkRunner*> chunks,
                              Transport* pipe, int64_t hidden, DType dtype)
     : schedule_(schedule), rank_(rank), chunks_(std::move(chunks)), pipe_(pipe), hidden_(hidden), dtype_(dtype) {
+  BATON_CHECK(CheckScheduleTags(*schedule, *pipe).ok(), CheckScheduleTags(*schedule, *pipe).message());
   BATON_CHECK(static_cast<int>(chunks_.size()) == schedule->virtual_stages,
               "rank " << rank << " has " << chunks_.size() << " chunks, the schedule " << schedule->virtual_stages);
 }
@@ -18,14 +19,26 @@ Tensor StageExecutor::Take(std::map<Key, Tensor>* store, Key key, const char* wh
   return t;
 }
 
+namespace {
+// A message's tag: (micro-batch, activation or gradient, receiving global chunk).
+int64_t MessageTag(const PipelineSchedule& s, bool gradient, int microbatch, int receiving_global_chunk) {
+  return (static_cast<int64_t>(microbatch) * 2 + (gradient ? 1 : 0)) * NumGlobalChunks(s) + receiving_global_chunk;
+}
+}  // namespace
+
+Status CheckScheduleTags(const PipelineSchedule& schedule, const Transport& pipe) {
+  const int64_t largest = MessageTag(schedule, true, schedule.microbatches - 1, NumGlobalChunks(schedule) - 1);
+  if (largest <= pipe.max_tag()) return Status::OK();
+  return Status::InvalidArgument("train.microbatches = " + std::to_string(schedule.microbatches) + " with " +
+                                 std::to_string(NumGlobalChunks(schedule)) +
+                                 " pipeline chunks (parallel.stages x parallel.virtual_stages) needs message tags up to " +
+                                 std::to_string(largest) + ", but this MPI allows at most " +
+                                 std::to_string(pipe.max_tag()) + "; use fewer micro-batches per step");
+}
+
 Result<int> StageExecutor::Tag(bool gradient, int microbatch, int receiving_global_chunk) const {
-  const int64_t tag = (static_cast<int64_t>(microbatch) * 2 + (gradient ? 1 : 0)) * NumGlobalChunks(*schedule_) +
-                      receiving_global_chunk;
-  if (tag > pipe_->max_tag()) {
-    return Status::InvalidArgument("pipeline message tag " + std::to_string(tag) + " (micro-batch " +
-                                   std::to_string(microbatch) + ") exceeds the transport's largest tag " +
-                                   std::to_string(pipe_->max_tag()) + "; use fewer micro-batches per step");
-  }
+  const int64_t tag = MessageTag(*schedule_, gradient, microbatch, receiving_global_chunk);
+  BATON_CHECK(tag <= pipe_->max_tag(), "tag " << tag << " above " << pipe_->max_tag() << ": CheckScheduleTags was not called");
   return static_cast<int>(tag);
 }
 
@@ -78,6 +91,18 @@ Status StageExecutor::RunCommunication(size_t begin, size_t end, const std::vect
   return Status::OK();
 }
 
+Status StageExecutor::ReleaseCompletedSends() {
+  for (size_t i = 0; i < pending_sends_.size();) {
+    BATON_ASSIGN_OR_RETURN(bool done, pipe_->Test(pending_sends_[i]));
+    if (done) {
+      pending_sends_.erase(pending_sends_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  return Status::OK();
+}
+
 Result<double> StageExecutor::RunStep(const std::vector<MicroBatch>& micro_batches) {
   BATON_CHECK(static_cast<int>(micro_batches.size()) == schedule_->microbatches,
               micro_batches.size() << " micro-batches for a schedule of " << schedule_->microbatches);
@@ -92,6 +117,7 @@ Result<double> StageExecutor::RunStep(const std::vector<MicroBatch>& micro_batch
       i = end;
       continue;
     }
+    BATON_RETURN_IF_ERROR(ReleaseCompletedSends());
     const Key key{a.microbatch, a.chunk};
     ChunkRunner* chunk = a.kind == ActionKind::kOptimizerStep ? nullptr : chunks_[a.chunk];
     const MicroBatch* mb = a.microbatch >= 0 ? &micro_batches[a.microbatch] : nullptr;

@@ -5,9 +5,10 @@
 // already shown that the lists of all ranks fit together.
 //
 // Communication: consecutive send/recv actions are posted together as one
-// batch. Sends never block: they are posted and completed at the end of the
-// step (the transport keeps their buffers alive). Receives are waited for
-// before the next action. A message to the same rank (one rank holding
+// batch. Sends never block: they are posted, their buffers released as soon
+// as they complete (checked before every compute action), and any still in
+// flight are completed at the end of the step. Receives are waited for before
+// the next action. A message to the same rank (one rank holding
 // several virtual chunks) is handed over in memory.
 #pragma once
 
@@ -21,6 +22,10 @@
 #include "runtime/transport.h"
 
 namespace baton {
+
+// Fails when the schedule's message tags do not fit `pipe` (an MPI may allow as
+// few as 32767): checked before a run starts, not when the first large tag is sent.
+Status CheckScheduleTags(const PipelineSchedule& schedule, const Transport& pipe);
 
 class StageExecutor {
  public:
@@ -38,6 +43,7 @@ class StageExecutor {
   using Key = std::pair<int, int>;  // (micro-batch, local chunk)
 
   Status RunCommunication(size_t begin, size_t end, const std::vector<MicroBatch>& micro_batches);
+  Status ReleaseCompletedSends();
   Result<int> Tag(bool gradient, int microbatch, int receiving_global_chunk) const;
   int Global(int local_chunk) const { return local_chunk * schedule_->stages + rank_; }
   bool IsFirst(int local_chunk) const { return Global(local_chunk) == 0; }

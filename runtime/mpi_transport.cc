@@ -100,6 +100,7 @@ class MpiTransport final : public Transport {
   Status Exchange(const std::vector<P2POp>& ops) override;
   Result<int64_t> Post(const std::vector<P2POp>& ops) override;
   Status Wait(int64_t handle) override;
+  Result<bool> Test(int64_t handle) override;
   Status AllReduceSum(Tensor* t) override;
   Status AllReduceSum(std::vector<double>* values) override;
   Status AllGather(const Tensor& mine, Tensor* all) override;
@@ -125,6 +126,7 @@ class MpiTransport final : public Transport {
   Status CheckTensor(const Tensor& t, const std::string& what) const;
   Status CheckSummable(const Tensor& t, const std::string& what) const;
   Status CheckOp(const P2POp& op) const;
+  Status Finish(Batch batch, const std::vector<MPI_Status>& statuses, int rc, const char* call);
 
   MPI_Comm comm_;
   int max_tag_cap_;
@@ -276,20 +278,41 @@ Status MpiTransport::Wait(int64_t handle) {
   }
   Batch batch = std::move(it->second);
   pending_.erase(it);
+  std::vector<MPI_Status> statuses(batch.requests.size());
+  const int rc = MPI_Waitall(static_cast<int>(batch.requests.size()), batch.requests.data(), statuses.data());
+  return Finish(std::move(batch), statuses, rc, "MPI_Waitall");
+}
+
+Result<bool> MpiTransport::Test(int64_t handle) {
+  auto it = pending_.find(handle);
+  if (it == pending_.end()) {
+    return Invalid("Test(" + std::to_string(handle) + "): no such posted batch (already completed, or not from Post here)");
+  }
+  std::vector<MPI_Status> statuses(it->second.requests.size());
+  int done = 0;
+  const int rc =
+      MPI_Testall(static_cast<int>(it->second.requests.size()), it->second.requests.data(), &done, statuses.data());
+  if (rc == MPI_SUCCESS && !done) return false;
+  Batch batch = std::move(it->second);
+  pending_.erase(it);
+  BATON_RETURN_IF_ERROR(Finish(std::move(batch), statuses, rc, "MPI_Testall"));
+  return true;
+}
+
+// The end of a completed (or failed) batch: errors by op, then the static-shape check of receives.
+Status MpiTransport::Finish(Batch batch, const std::vector<MPI_Status>& statuses, int rc, const char* call) {
   const int n = static_cast<int>(batch.requests.size());
-  std::vector<MPI_Status> statuses(static_cast<size_t>(n));
-  int rc = MPI_Waitall(n, batch.requests.data(), statuses.data());
   if (rc != MPI_SUCCESS) {
     Status st;
     if (rc == MPI_ERR_IN_STATUS) {
       for (int i = 0; i < n && st.ok(); ++i) {
         int e = statuses[static_cast<size_t>(i)].MPI_ERROR;
         if (e != MPI_SUCCESS && e != MPI_ERR_PENDING) {
-          st = MpiFailure(e, "MPI_Waitall, " + OpName(batch.ops[static_cast<size_t>(i)]));
+          st = MpiFailure(e, std::string(call) + ", " + OpName(batch.ops[static_cast<size_t>(i)]));
         }
       }
     }
-    if (st.ok()) st = MpiFailure(rc, "MPI_Waitall of a batch of " + std::to_string(n) + " ops");
+    if (st.ok()) st = MpiFailure(rc, std::string(call) + " of a batch of " + std::to_string(n) + " ops");
     Abandon(std::move(batch));
     return st;
   }
@@ -298,8 +321,8 @@ Status MpiTransport::Wait(int64_t handle) {
     const P2POp& op = batch.ops[static_cast<size_t>(i)];
     if (op.kind != P2POp::kRecv) continue;
     int count = 0;
-    rc = MPI_Get_count(&statuses[static_cast<size_t>(i)], MpiType(op.tensor.dtype()), &count);
-    if (rc != MPI_SUCCESS) return MpiFailure(rc, "MPI_Get_count, " + OpName(op));
+    int get_rc = MPI_Get_count(&statuses[static_cast<size_t>(i)], MpiType(op.tensor.dtype()), &count);
+    if (get_rc != MPI_SUCCESS) return MpiFailure(get_rc, "MPI_Get_count, " + OpName(op));
     if (count != op.tensor.numel()) {
       return Status::InvalidArgument(Prefix() + OpName(op) + ": got " +
                                      (count == MPI_UNDEFINED ? std::string("a partial element")

@@ -63,6 +63,9 @@ class Transport {
   // in flight; they may be waited in any order.
   virtual Result<int64_t> Post(const std::vector<P2POp>& ops) = 0;
   virtual Status Wait(int64_t handle) = 0;
+  // Completes the batch if it is done, without blocking: true (and the handle
+  // is spent, its buffers released) or false (still in flight; Test or Wait later).
+  virtual Result<bool> Test(int64_t handle) = 0;
 
   // Collectives over the whole group, in place where it says so. Sums take f32
   // or f64 tensors and are deterministic: every element is summed in rank

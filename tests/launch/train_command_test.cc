@@ -233,8 +233,11 @@ TEST_F(TrainCommand, AFailingRankBringsTheJobDownNamingIt) {
                           " --set parallel.stages=2");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung instead of going down";
-  EXPECT_NE(r.output.find("[rank 1/2"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("injected failure at step 3"), std::string::npos) << r.output;
+  // The error line itself names the failing rank.
+  const size_t at = r.output.find("injected failure at step 3");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const size_t line_start = r.output.rfind('\n', at) == std::string::npos ? 0 : r.output.rfind('\n', at) + 1;
+  EXPECT_EQ(r.output.compare(line_start, 9, "[rank 1/2"), 0) << r.output.substr(line_start, at - line_start + 30);
 }
 
 TEST_F(TrainCommand, WrongWorldSizeBringsEveryRankDown) {

@@ -40,7 +40,7 @@ class DataParallel : public ::testing::Test {
   static void SetUpTestSuite() { world_ = NewMpiWorldTransport().release(); }
 
   // Trains with `stages` x (world / stages) replicas; returns this rank's AdaFactor bytes.
-  int64_t ExpectLikeOneProcess(int stages) {
+  int64_t ExpectLikeOneProcess(int stages, ScheduleKind kind = ScheduleKind::k1F1B, int virtual_stages = 1) {
     const int replicas = world_->size() / stages;
     const int replica = world_->rank() / stages, stage = world_->rank() % stages;
     SCOPED_TRACE(std::to_string(stages) + " stages x " + std::to_string(replicas) + " replicas");
@@ -53,8 +53,8 @@ class DataParallel : public ::testing::Test {
     opt.AddParams(alone.params());
     Trainer reference(&alone, &opt, Options());
 
-    StageLayout layout = BalancedStageLayout(Spec(), 8, stages, 1).value();
-    PipelineSchedule schedule = BuildSchedule(ScheduleKind::k1F1B, stages, kMicrobatchesPerReplica).value();
+    StageLayout layout = BalancedStageLayout(Spec(), 8, stages, virtual_stages).value();
+    PipelineSchedule schedule = BuildSchedule(kind, stages, kMicrobatchesPerReplica, virtual_stages).value();
     PipelineTrainer trainer(Spec(), 5, layout, schedule, AdafactorOptions{}, Options(), pipe.get(), dp.get());
     for (int step = 1; step <= kSteps; ++step) {
       std::vector<MicroBatch> all = GlobalBatch(step, global);
@@ -77,8 +77,25 @@ class DataParallel : public ::testing::Test {
       EXPECT_TRUE(dp->Broadcast(&copy, 0).ok());
       EXPECT_EQ(copy.ToDoubles(), p->value.ToDoubles()) << p->name;
     }
-    ExpectNear(trainer.Evaluate(GlobalBatch(77, 4)).value(), reference.Evaluate(GlobalBatch(77, 4)), "validation");
+    // 3 evaluation batches: not a multiple of the replicas.
+    ExpectNear(trainer.Evaluate(GlobalBatch(77, 3)).value(), reference.Evaluate(GlobalBatch(77, 3)), "validation");
+    ExpectTiedTablesEqual(trainer, pipe.get(), stages);
     return trainer.OptimizerStateBytes();
+  }
+
+  // The first and last stage hold their own copies of the tied table: bitwise equal.
+  static void ExpectTiedTablesEqual(const PipelineTrainer& trainer, Transport* pipe, int stages) {
+    if (stages < 2) return;
+    const int rank = pipe->rank();
+    if (rank != 0 && rank != stages - 1) return;
+    Param* mine = nullptr;
+    for (Param* p : trainer.params())
+      if (p->name == "wte") mine = p;
+    ASSERT_NE(mine, nullptr);
+    Tensor theirs = Tensor::Empty(mine->value.shape(), mine->value.dtype());
+    const int peer = rank == 0 ? stages - 1 : 0;
+    ASSERT_TRUE(pipe->Exchange({P2POp::Send(peer, 3, mine->value), P2POp::Recv(peer, 3, theirs)}).ok());
+    EXPECT_EQ(theirs.ToDoubles(), mine->value.ToDoubles()) << "tied tables differ between the first and last stage";
   }
 
   static Transport* world_;
@@ -106,6 +123,15 @@ TEST_F(DataParallel, OneStageAllReplicas) {
 TEST_F(DataParallel, TwoStagesTimesReplicas) {
   if (world_->size() % 2 != 0) GTEST_SKIP() << "needs an even number of ranks";
   ExpectLikeOneProcess(2);
+}
+
+TEST_F(DataParallel, InterleavedStagesTimesReplicas) {
+  if (world_->size() % 2 != 0) GTEST_SKIP() << "needs an even number of ranks";
+  ExpectLikeOneProcess(2, ScheduleKind::kInterleaved1F1B, 2);
+}
+
+TEST_F(DataParallel, OneStageTwoVirtualChunksTimesReplicas) {
+  ExpectLikeOneProcess(1, ScheduleKind::kInterleaved1F1B, 2);
 }
 
 }  // namespace

@@ -13,14 +13,14 @@
 namespace baton {
 namespace {
 
-constexpr int kMicrobatches = 4;
+int g_microbatches = 4;  // per step; a test may lower it (fewer micro-batches than stages)
 constexpr int kSteps = 3;
 
 ModelSpec Spec() {  // 8 list entries: enough for 4 stages x 2 virtual chunks
   return testing::TinyGpt(6, 16, 2, 48, 40, 48, 8);
 }
 
-std::vector<MicroBatch> Batches(int step) { return testing::RandomMicroBatches(31, step, kMicrobatches, 2, 8, 40); }
+std::vector<MicroBatch> Batches(int step) { return testing::RandomMicroBatches(31, step, g_microbatches, 2, 8, 40); }
 
 TrainerOptions Options(RecomputePolicy recompute) {
   TrainerOptions o;
@@ -57,7 +57,7 @@ class PipelineEquivalence : public ::testing::Test {
     SCOPED_TRACE(std::string(ScheduleKindName(kind)) + ", " + std::to_string(stages) + " stages x " +
                  std::to_string(virtual_stages) + " virtual, recompute " + RecomputePolicyName(recompute));
     StageLayout layout = BalancedStageLayout(Spec(), 8, stages, virtual_stages).value();
-    PipelineSchedule schedule = BuildSchedule(kind, stages, kMicrobatches, virtual_stages).value();
+    PipelineSchedule schedule = BuildSchedule(kind, stages, g_microbatches, virtual_stages).value();
     ASSERT_TRUE(VerifySchedule(schedule).ok());
     PipelineTrainer trainer(Spec(), 17, layout, schedule, AdafactorOptions{}, Options(recompute), world_);
     for (int step = 1; step <= kSteps; ++step) {
@@ -82,6 +82,29 @@ class PipelineEquivalence : public ::testing::Test {
 };
 Transport* PipelineEquivalence::world_ = nullptr;
 Reference* PipelineEquivalence::reference_ = nullptr;
+
+// Fewer micro-batches than stages: most of the step is bubble, the numbers are the same.
+TEST_F(PipelineEquivalence, FewerMicroBatchesThanStages) {
+  g_microbatches = 1;
+  Reference alone = TrainAlone();
+  std::swap(*reference_, alone);
+  for (ScheduleKind kind : {ScheduleKind::kGPipe, ScheduleKind::k1F1B, ScheduleKind::kZeroBubbleH1})
+    ExpectSameAsAlone(kind, 1, RecomputePolicy::kNone);
+  std::swap(*reference_, alone);
+  g_microbatches = 4;
+}
+
+TEST_F(PipelineEquivalence, TagsThatDoNotFitAreRefusedUpFront) {
+  std::unique_ptr<Transport> capped = NewMpiWorldTransport(MpiTransportOptions{32767});
+  PipelineSchedule ok = BuildSchedule(ScheduleKind::k1F1B, world_->size(), 64).value();
+  EXPECT_TRUE(CheckScheduleTags(ok, *capped).ok());
+  PipelineSchedule big = BuildSchedule(ScheduleKind::k1F1B, world_->size(), 20000).value();
+  Status st = CheckScheduleTags(big, *capped);
+  if (world_->size() * 2 * 20000 - 1 > 32767) {
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("train.microbatches = 20000"), std::string::npos) << st.message();
+  }
+}
 
 TEST_F(PipelineEquivalence, GPipe) { ExpectSameAsAlone(ScheduleKind::kGPipe, 1, RecomputePolicy::kNone); }
 TEST_F(PipelineEquivalence, OneFOneB) { ExpectSameAsAlone(ScheduleKind::k1F1B, 1, RecomputePolicy::kNone); }

@@ -149,6 +149,28 @@ TEST_F(TransportTest, PostWaitOverlapsBatchesAndTagsKeepMessagesApart) {
   EXPECT_NE(st.message().find("no such posted batch"), std::string::npos) << st.message();
 }
 
+// Test completes a batch without blocking once its peer has done its part.
+TEST_F(TransportTest, TestCompletesASendOnceReceived) {
+  const Shape shape = {32, 17};
+  Tensor out = RandomTensor(shape, DType::kF32, 700 + static_cast<uint64_t>(rank()));
+  Tensor in = Tensor::Empty(shape, DType::kF32);
+  Result<int64_t> send = tr_->Post({P2POp::Send(next(), 9, out)});
+  ASSERT_TRUE(send.ok()) << send.status().ToString();
+  ASSERT_TRUE(tr_->Exchange({P2POp::Recv(prev(), 9, in)}).ok());
+  ASSERT_TRUE(tr_->Barrier().ok());  // every receive has completed, so every send can
+  bool done = false;
+  for (int i = 0; i < 100000 && !done; ++i) {
+    Result<bool> t = tr_->Test(*send);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    done = *t;
+  }
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(SameBits(in, RandomTensor(shape, DType::kF32, 700 + static_cast<uint64_t>(prev()))));
+  Result<bool> again = tr_->Test(*send);  // the handle is spent
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("no such posted batch"), std::string::npos);
+}
+
 // Same pair, same tag: messages match in posting order.
 TEST_F(TransportTest, SameTagMatchesInOrder) {
   std::vector<P2POp> ops;
