@@ -7,6 +7,7 @@
 #include "layers/model.h"
 #include "layers/transformer_block.h"
 #include "tests/layers/grad_check.h"
+#include "tests/test_models.h"
 
 namespace baton {
 namespace {
@@ -16,15 +17,7 @@ using testing::RandomTensor;
 using testing::RandomTokens;
 
 ModelSpec TinySpec(PositionKind positions) {
-  ModelSpec s;
-  s.layers = 2;
-  s.hidden = 8;
-  s.heads = 2;
-  s.ffn = 12;
-  s.vocab = 13;
-  s.padded_vocab = 16;
-  s.max_positions = 8;
-  s.positions = positions;
+  ModelSpec s = testing::TinyGpt(2, 8, 2, 12, 13, 16, 8, positions);
   s.init_std = 0.3;  // large enough that every path carries signal
   return s;
 }

@@ -5,22 +5,12 @@
 
 #include "layers/model.h"
 #include "tests/layers/grad_check.h"
+#include "tests/test_models.h"
 
 namespace baton {
 namespace {
 
-ModelSpec SmallGpt(PositionKind positions) {
-  ModelSpec s;
-  s.layers = 2;
-  s.hidden = 64;
-  s.heads = 4;
-  s.ffn = 256;
-  s.vocab = 1000;
-  s.padded_vocab = 1024;
-  s.max_positions = 32;
-  s.positions = positions;
-  return s;
-}
+ModelSpec SmallGpt(PositionKind positions) { return testing::TinyGpt(2, 64, 4, 256, 1000, 1024, 32, positions); }
 
 double MeanLoss(const Model& model, const MicroBatch& mb) {
   Tensor x;

@@ -5,7 +5,7 @@
 
 #include "layers/model.h"
 #include "pipeline/trainer.h"
-#include "tests/pipeline/test_models.h"
+#include "tests/test_models.h"
 
 namespace baton {
 namespace {

@@ -8,7 +8,7 @@
 #include "pipeline/pipeline_trainer.h"
 #include "pipeline/schedule_verifier.h"
 #include "runtime/mpi_transport.h"
-#include "tests/pipeline/test_models.h"
+#include "tests/test_models.h"
 
 namespace baton {
 namespace {

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "runtime/rng.h"
-#include "tests/pipeline/test_models.h"
+#include "tests/test_models.h"
 
 namespace baton {
 namespace {

@@ -1,4 +1,4 @@
-// Tiny models and random micro-batches shared by the pipeline tests.
+// Tiny models and random micro-batches shared by the layer and pipeline tests.
 #pragma once
 
 #include <vector>
