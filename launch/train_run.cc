@@ -129,13 +129,6 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     val_tokens = val_data.total_tokens();
   }
 
-  // Everything the user gave has been checked; only now touch the run directory (rank 0 writes it).
-  const bool writer = world.rank() == 0;
-  if (writer) {
-    BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir));
-    BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
-  }
-
   // World rank = replica x stages + stage: the stages of one replica are neighbours.
   ops::SetBackendThreads(train.threads());
   const int stage = world.rank() % parallel.stages(), replica = world.rank() / parallel.stages();
@@ -143,6 +136,14 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> pipe, world_group->Split(replica, stage));
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> replicas, world_group->Split(stage, replica));
   BATON_RETURN_IF_ERROR(CheckScheduleTags(*schedule, *pipe).WithContext(options.config_source));
+
+  // Everything the user gave has been checked; only now touch the run directory (rank 0 writes it).
+  const bool writer = world.rank() == 0;
+  if (writer) {
+    BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir));
+    BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
+  }
+
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
                           TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage)},
                           pipe.get(), replicas.get());
