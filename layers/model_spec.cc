@@ -10,10 +10,9 @@ int64_t ModelSpec::ParameterCount() const {
   return padded_vocab * h + pos + layers * block + norm_params;
 }
 
-double ModelSpec::ForwardFlopsPerToken(int64_t seq_len) const {
-  const double h = hidden, f = ffn;
-  const double block = 2.0 * (3 * h * h + h * h + 2 * h * f) + 2.0 * 2.0 * seq_len * h;
-  return layers * block + 2.0 * h * padded_vocab;
+double ModelSpec::BlockForwardFlopsPerToken(int64_t seq_len) const {
+  const double h = static_cast<double>(hidden), f = static_cast<double>(ffn);
+  return 2.0 * (3 * h * h + h * h + 2 * h * f) + 2.0 * 2.0 * static_cast<double>(seq_len) * h;
 }
 
 }  // namespace baton

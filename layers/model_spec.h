@@ -34,8 +34,10 @@ struct ModelSpec {
   // Parameters of the whole model (the tied embedding counted once).
   int64_t ParameterCount() const;
   // Matrix-multiply FLOPs of a forward pass per token at sequence length s, counting
-  // 2 per multiply-add (the attention score and value products included).
-  double ForwardFlopsPerToken(int64_t seq_len) const;
+  // 2 per multiply-add: one transformer block (the attention score and value
+  // products included), and the tied LM head.
+  double BlockForwardFlopsPerToken(int64_t seq_len) const;
+  double HeadForwardFlopsPerToken() const { return 2.0 * hidden * padded_vocab; }
 };
 
 }  // namespace baton

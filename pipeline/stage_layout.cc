@@ -9,11 +9,10 @@ namespace baton {
 namespace {
 
 // Forward FLOPs per token of each entry of the layer list.
+// (The embedding counts as one block of work.)
 std::vector<double> LayerCosts(const ModelSpec& spec, int64_t seq_len) {
-  const double h = static_cast<double>(spec.hidden), f = static_cast<double>(spec.ffn);
-  const double block = 2.0 * (4 * h * h + 2 * h * f) + 4.0 * static_cast<double>(seq_len) * h;
-  std::vector<double> costs(static_cast<size_t>(spec.list_size()), block);
-  costs.back() = 2.0 * h * static_cast<double>(spec.padded_vocab);
+  std::vector<double> costs(static_cast<size_t>(spec.list_size()), spec.BlockForwardFlopsPerToken(seq_len));
+  costs.back() = spec.HeadForwardFlopsPerToken();
   return costs;
 }
 

@@ -55,12 +55,6 @@ class CpuAllocator : public Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     peak_ = current_;
   }
-  void ReleaseCached() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [size, ptr] : cache_) std::free(ptr);
-    cache_.clear();
-    cached_bytes_ = 0;
-  }
 
  private:
   mutable std::mutex mu_;

@@ -38,8 +38,6 @@ class Allocator {
   virtual void Free(void* ptr, size_t bytes) = 0;
   virtual MemoryStats Stats() const = 0;
   virtual void ResetPeak() = 0;
-  // Returns cached free blocks to the system.
-  virtual void ReleaseCached() = 0;
 };
 
 // The process-wide allocator for a device.
