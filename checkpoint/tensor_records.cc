@@ -11,6 +11,7 @@
 
 #include "checkpoint/crc32c.h"
 #include "runtime/atomic_file.h"
+#include "runtime/file_descriptor.h"
 
 namespace baton {
 namespace {
@@ -21,8 +22,6 @@ constexpr uint32_t kMaxRank = 16;
 constexpr uint32_t kMaxRecordHeaderBytes = 1u << 20;
 // Smallest header body: empty name, rank 0 (both rejected later, but bound the count with it).
 constexpr uint64_t kMinRecordBytes = 4 + (4 + 4 + 4 + 8 + 8 + 8 + 4) + 4;
-
-std::string ErrnoText() { return std::strerror(errno); }
 
 std::string Hex(uint32_t v) {
   char buf[16];
@@ -89,19 +88,6 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Reads up to n bytes at offset; the count read (short only at end of file), or an error.
 Result<size_t> ReadAt(int fd, const std::string& path, uint64_t offset, void* buf, size_t n) {

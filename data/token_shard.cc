@@ -1,7 +1,5 @@
 #include "data/token_shard.h"
 
-#include "runtime/atomic_file.h"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -13,32 +11,10 @@
 #include <cstring>
 #include <limits>
 
+#include "runtime/atomic_file.h"
+#include "runtime/file_descriptor.h"
+
 namespace baton {
-namespace {
-
-std::string ErrnoText() { return std::strerror(errno); }
-
-// Closes a file descriptor on every return path.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
-
-}  // namespace
 
 Result<TokenShard> TokenShard::Open(const std::string& path, int vocab) {
   if (vocab <= 0 || vocab > 65536) {
