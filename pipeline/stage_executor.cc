@@ -5,7 +5,8 @@ namespace baton {
 StageExecutor::StageExecutor(const PipelineSchedule* schedule, int rank, std::vector<ChunkRunner*> chunks,
                              Transport* pipe, int64_t hidden, DType dtype)
     : schedule_(schedule), rank_(rank), chunks_(std::move(chunks)), pipe_(pipe), hidden_(hidden), dtype_(dtype) {
-  BATON_CHECK(CheckScheduleTags(*schedule, *pipe).ok(), CheckScheduleTags(*schedule, *pipe).message());
+  const Status tags = CheckScheduleTags(*schedule, *pipe);
+  BATON_CHECK(tags.ok(), tags.message());
   BATON_CHECK(static_cast<int>(chunks_.size()) == schedule->virtual_stages,
               "rank " << rank << " has " << chunks_.size() << " chunks, the schedule " << schedule->virtual_stages);
 }
