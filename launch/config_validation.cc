@@ -110,14 +110,12 @@ void CheckModel(const ModelConfig& model, const TrainConfig& train, const std::s
   }
 }
 
-// Fields whose feature has not landed yet: accepting them silently would let a
-// user believe, say, that checkpoints are being written.
-void CheckNotYetImplemented(const RunConfig& config, const std::string& source, std::string* problems) {
-  if (config.checkpoint().every() > 0) {
-    Add(problems, source,
-        "checkpoint.every = " + std::to_string(config.checkpoint().every()) +
-            ": checkpoints are not written by this version yet (set 0, the default)");
-  }
+void CheckCheckpoint(const RunConfig& config, const std::string& source, std::string* problems) {
+  const CheckpointConfig& c = config.checkpoint();
+  if (c.dir().find('\n') != std::string::npos) Add(problems, source, "checkpoint.dir must be one line");
+  if (c.wall_time_minutes() > 0 && c.wall_time_minutes() < 1.0 / 60)
+    Add(problems, source, "checkpoint.wall_time_minutes = " + std::to_string(c.wall_time_minutes()) +
+                              " leaves no time to train (use 0 for no budget)");
 }
 
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
@@ -158,7 +156,7 @@ Status ValidateRunConfig(const RunConfig& config, const std::string& source) {
   CheckConfigRanges(config, source, &problems);
   CheckModel(config.model(), config.train(), source, &problems);
   CheckParallel(config.parallel(), source, &problems);
-  CheckNotYetImplemented(config, source, &problems);
+  CheckCheckpoint(config, source, &problems);
   CheckData(config.data(), config.train(), source, &problems);
   if (problems.empty()) return Status::OK();
   return Status::InvalidArgument(problems);

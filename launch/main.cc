@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "launch/inspect_command.h"
 #include "launch/prepare_command.h"
 #include "launch/schedule_command.h"
 #include "launch/train_command.h"
@@ -18,8 +19,9 @@ commands:
   train     train a model from a run configuration      (baton train --help)
   prepare   tokenize text files into token shards        (baton prepare --help)
   schedule  show a pipeline schedule and its bubble      (baton schedule --help)
+  inspect   show a checkpoint and verify its checksums   (baton inspect --help)
 
-Not in this version yet: grow, export, import, inspect, eval.
+Not in this version yet: grow, export, import, eval.
 )";
 
 // Our CPU kernels use OpenMP and matrix products use OpenBLAS's own threads.
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
   if (command == "train") return baton::RunTrainCommand(argc - 1, argv + 1);
   if (command == "prepare") return baton::RunPrepareCommand(argc - 1, argv + 1);
   if (command == "schedule") return baton::RunScheduleCommand(argc - 1, argv + 1);
-  for (const char* later : {"grow", "export", "import", "inspect", "eval"}) {
+  if (command == "inspect") return baton::RunInspectCommand(argc - 1, argv + 1);
+  for (const char* later : {"grow", "export", "import", "eval"}) {
     if (command == later) {
       std::fprintf(stderr, "baton %s: not available in this version yet\n", later);
       return 2;

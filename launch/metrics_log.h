@@ -15,6 +15,10 @@ class MetricsLog {
  public:
   // Creates (truncates) the file.
   static Result<MetricsLog> Create(const std::string& path);
+  // Continues a resumed run's file: keeps the lines of steps <= `step` (what the
+  // checkpoint includes; later lines came from steps that are trained again),
+  // rewritten atomically, then appends.
+  static Result<MetricsLog> Continue(const std::string& path, int64_t step);
   MetricsLog(MetricsLog&& other) noexcept : file_(other.file_), path_(std::move(other.path_)) { other.file_ = nullptr; }
   ~MetricsLog();
 

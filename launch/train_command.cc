@@ -1,5 +1,6 @@
 #include "launch/train_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -14,22 +15,32 @@
 namespace baton {
 namespace {
 
-constexpr const char* kUsage = R"(usage: baton train --config FILE [--set path.to.field=value ...] --run-dir DIR
+constexpr const char* kUsage = R"(usage: baton train --config FILE [--set path.to.field=value ...] --run-dir DIR [--resume auto|PATH]
 
 Trains the model described by FILE (protobuf text format, see configs/).
 
   --config FILE       run configuration (.pbtxt)
   --set FIELD=VALUE   override one config field, e.g. --set model.layers=4 (repeatable)
-  --run-dir DIR       where config.pbtxt and metrics.jsonl are written (must not hold a run yet)
+  --run-dir DIR       where config.pbtxt, metrics.jsonl and ckpt/ are written
+                      (without --resume it must not hold a run yet)
+  --resume auto       continue the run in DIR from its newest usable checkpoint
+                      (DIR/ckpt/LATEST; past a damaged one to the one before, saying so);
+                      start from scratch when there is none. Use it in batch scripts.
+  --resume PATH       continue from that checkpoint step directory (e.g. OLD/ckpt/step_00001000),
+                      under any number of stages and replicas
   --help-config       list every config field with its type, default and meaning
   --help              this text
+
+Checkpoints: checkpoint.every=N writes one every N steps (and one after the last step);
+SIGUSR1 or SIGTERM to any rank (mpirun forwards SIGUSR1), or checkpoint.wall_time_minutes,
+stops every rank at the next step boundary with a checkpoint, exit code 0.
 
 Output: one line per step on stdout (step, loss, lr, gradient norm, ms, tokens/s, ETA),
 validation lines, and DIR/metrics.jsonl with one JSON object per line.
 )";
 
 struct Args {
-  std::string config, run_dir;
+  std::string config, run_dir, resume;
   std::vector<std::string> sets;
 };
 
@@ -50,12 +61,15 @@ int ParseArgs(int argc, char** argv, Args* args) {
     } else if (a == "--help-config") {
       std::fputs(ConfigFieldsHelp().c_str(), stdout);
       return 0;
-    } else if (a == "--config" || a == "--run-dir" || a == "--set") {
+    } else if (a == "--config" || a == "--run-dir" || a == "--set" || a == "--resume") {
       const char* v = value(a.c_str());
       if (!v) return 2;
       if (a == "--config") args->config = v;
       if (a == "--run-dir") args->run_dir = v;
       if (a == "--set") args->sets.push_back(v);
+      if (a == "--resume") args->resume = v;
+    } else if (a.rfind("--resume=", 0) == 0) {
+      args->resume = a.substr(9);
     } else if (a.rfind("--config=", 0) == 0) {
       args->config = a.substr(9);
     } else if (a.rfind("--run-dir=", 0) == 0) {
@@ -66,6 +80,10 @@ int ParseArgs(int argc, char** argv, Args* args) {
       std::fprintf(stderr, "baton train: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
+  }
+  if (args->resume.empty() && std::find(argv, argv + argc, std::string("--resume")) != argv + argc) {
+    std::fprintf(stderr, "baton train: --resume needs auto or a checkpoint directory\n%s", kUsage);
+    return 2;
   }
   if (args->config.empty() || args->run_dir.empty()) {
     std::fprintf(stderr, "baton train: --config and --run-dir are required\n%s", kUsage);
@@ -81,7 +99,7 @@ int RunTrainCommand(int argc, char** argv) {
   if (int code = ParseArgs(argc, argv, &args); code >= 0) return code;
   MpiWorld& world = MpiWorld::Init(&argc, &argv);
   Result<RunConfig> config = LoadRunConfig(args.config, args.sets);
-  Status status = config.ok() ? RunTraining({*config, args.config, args.run_dir}, world) : config.status();
+  Status status = config.ok() ? RunTraining({*config, args.config, args.run_dir, args.resume}, world) : config.status();
   if (!status.ok()) world.Abort(status);  // every rank goes down, never a hang
   world.Finalize();
   return 0;

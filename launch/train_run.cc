@@ -1,6 +1,7 @@
 #include "launch/train_run.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,7 +15,9 @@
 #include "data/token_dataset.h"
 #include "launch/config_effective.h"
 #include "launch/metrics_log.h"
+#include "launch/run_checkpoints.h"
 #include "launch/run_spec.h"
+#include "launch/stop_request.h"
 #include "layers/model.h"
 #include "layers/ops.h"
 #include "optim/adafactor.h"
@@ -37,14 +40,18 @@ namespace fs = std::filesystem;
 // validation losses of different runs are comparable.
 constexpr uint64_t kValidationSeed = 0x76616c6964ull;  // "valid"
 
-Status PrepareRunDir(const std::string& dir) {
+// A fresh run needs a run directory without a run in it; a resumed one (or
+// --resume auto) continues the one there.
+Status PrepareRunDir(const std::string& dir, bool continuing) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::IOError("cannot create run directory " + dir + ": " + ec.message());
+  if (continuing) return Status::OK();
   if (fs::exists(fs::path(dir) / "metrics.jsonl", ec) || ec)
     return ec ? Status::IOError("cannot read run directory " + dir + ": " + ec.message())
               : Status::InvalidArgument("run directory " + dir +
-                                        " already holds a run (metrics.jsonl); choose a new --run-dir or remove the old one");
+                                        " already holds a run (metrics.jsonl); continue it with --resume auto, or "
+                                        "choose a new --run-dir");
   return Status::OK();
 }
 
@@ -137,16 +144,35 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> replicas, world_group->Split(stage, replica));
   BATON_RETURN_IF_ERROR(CheckScheduleTags(*schedule, *pipe).WithContext(options.config_source));
 
-  // Everything the user gave has been checked; only now touch the run directory (rank 0 writes it).
-  const bool writer = world.rank() == 0;
-  if (writer) {
-    BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir));
-    BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
-  }
-
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
                           TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage)},
                           pipe.get(), replicas.get());
+
+  // Resume before touching the run directory: a refused checkpoint changes nothing.
+  const std::string ckpt_dir = config.checkpoint().dir().empty() ? options.run_dir + "/ckpt" : config.checkpoint().dir();
+  RunCheckpoints checkpoints({config, layout.Describe(spec), ScheduleKindTitle(kind)}, ckpt_dir, stage, replica,
+                             world_group.get());
+  BATON_ASSIGN_OR_RETURN(std::optional<ResumedRun> resumed, checkpoints.Resume(options.resume, spec, &trainer));
+  int64_t first_step = 1, tokens_seen = 0;
+  if (resumed) {
+    if (resumed->seed != train.seed())
+      LogInfo("baton: the checkpoint's run used train.seed = %llu; its data order continues (train.seed = %llu is "
+              "not used)", static_cast<unsigned long long>(resumed->seed), static_cast<unsigned long long>(train.seed()));
+    train_sampler = BatchSampler(&train_data, train.seq_len(), resumed->seed);
+    train_sampler.set_cursor(resumed->cursor);
+    first_step = resumed->step + 1;
+    tokens_seen = resumed->tokens_seen;
+  }
+
+  // Everything the user gave has been checked; only now touch the run directory (rank 0 writes it).
+  const bool writer = world.rank() == 0;
+  if (writer) {
+    BATON_RETURN_IF_ERROR(PrepareRunDir(options.run_dir, resumed.has_value() || options.resume == "auto"));
+    BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
+  }
+  BATON_RETURN_IF_ERROR(checkpoints.Prepare());
+  InstallStopSignalHandlers();
+  StopAgreement stop(world_group.get(), 60.0 * config.checkpoint().wall_time_minutes());
 
   const int64_t tokens_per_step =
       static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches() * parallel.replicas();
@@ -167,16 +193,19 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     LogEveryRank("note: full recompute under ZB-H1 keeps each layer's recomputed internals from B until W; "
                  "activation memory is close to selective recompute");
   }
-  LogEveryRank("stage %d of %d, replica %d of %d: layers [%s]; recompute %s; AdaFactor state %s bytes on this rank "
-               "(Adam would need %s for the stage)",
-               stage, parallel.stages(), replica, parallel.replicas(), layout.DescribeRank(spec, stage).c_str(),
+  // The pid lets a user (or a test) signal one rank: kill -USR1 <pid> stops the run with a checkpoint.
+  LogEveryRank("stage %d of %d, replica %d of %d (pid %ld): layers [%s]; recompute %s; AdaFactor state %s bytes on "
+               "this rank (Adam would need %s for the stage)",
+               stage, parallel.stages(), replica, parallel.replicas(), static_cast<long>(getpid()),
+               layout.DescribeRank(spec, stage).c_str(),
                RecomputePolicyName(RecomputeFromConfig(parallel, stage)),
                HumanCount(static_cast<double>(trainer.OptimizerStateBytes())).c_str(),
                HumanCount(static_cast<double>(AdamStateBytes(trainer.params()))).c_str());
 
   std::unique_ptr<MetricsLog> metrics;
   if (writer) {
-    BATON_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Create(options.run_dir + "/metrics.jsonl"));
+    const std::string path = options.run_dir + "/metrics.jsonl";
+    BATON_ASSIGN_OR_RETURN(MetricsLog log, resumed ? MetricsLog::Continue(path, resumed->step) : MetricsLog::Create(path));
     metrics = std::make_unique<MetricsLog>(std::move(log));
   }
   auto record = [&](const nlohmann::json& line) { return metrics ? metrics->Append(line) : Status::OK(); };
@@ -187,10 +216,22 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     return record({{"step", step}, {"val_loss", val_loss}});
   };
 
-  BATON_RETURN_IF_ERROR(evaluate(0));
+  // A checkpoint of the state after `step`; its stats go to metrics.jsonl.
+  auto save = [&](int64_t step, double lr_used) -> Status {
+    BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s, checkpoints.Save(step, trainer, train_sampler.cursor(), lr_used, tokens_seen));
+    return record({{"step", step},
+                   {"checkpoint", s.step_dir},
+                   {"checkpoint_bytes", s.total_bytes},
+                   {"checkpoint_s", s.total_seconds},
+                   {"checkpoint_rank_gbps_min", s.min_rank_gbps},
+                   {"checkpoint_rank_gbps_max", s.max_rank_gbps}});
+  };
+
+  if (!resumed) BATON_RETURN_IF_ERROR(evaluate(0));
   Timer run_timer;
   int64_t peak_activation_bytes = 0;
-  for (int64_t step = 1; step <= train.steps(); ++step) {
+  double last_step_seconds = 0;
+  for (int64_t step = first_step; step <= train.steps(); ++step) {
     BATON_RETURN_IF_ERROR(InjectedFailure(world.rank(), step));
     // Every rank draws the whole global batch (cheap, and the same on every rank);
     // replica r trains on micro-batches [r M, (r+1) M) of it.
@@ -199,6 +240,8 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     std::vector<MicroBatch> mine(global.begin() + replica * train.microbatches(),
                                  global.begin() + (replica + 1) * train.microbatches());
     BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, std::move(mine)));
+    tokens_seen += m.tokens;
+    last_step_seconds = m.seconds;
     peak_activation_bytes = std::max(peak_activation_bytes, m.peak_activation_bytes);
     const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;  // m.tokens counts every replica
     BATON_RETURN_IF_ERROR(record({{"step", step},
@@ -209,14 +252,33 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                                   {"ms", m.seconds * 1e3},
                                   {"tokens_per_s", tokens_per_s},
                                   {"activation_bytes", m.peak_activation_bytes}}));
+    const int64_t done_here = step - first_step + 1;
     if (step % train.log_every() == 0 || step == train.steps()) {
-      const double eta = run_timer.Seconds() / static_cast<double>(step) * static_cast<double>(train.steps() - step);
+      const double eta = run_timer.Seconds() / static_cast<double>(done_here) * static_cast<double>(train.steps() - step);
       LogInfo("step %6ld/%ld | loss %.4f | lr %.2e | norm %.3f | %5.0f ms | %s tok/s | eta %s", static_cast<long>(step),
               static_cast<long>(train.steps()), m.loss, m.lr, m.grad_norm, m.seconds * 1e3,
               HumanCount(tokens_per_s).c_str(), Duration(eta).c_str());
     }
     const bool last = step == train.steps();
     if (last || (train.eval_every() > 0 && step % train.eval_every() == 0)) BATON_RETURN_IF_ERROR(evaluate(step));
+
+    // Every rank learns at this same boundary whether any rank was signalled or the budget is ending.
+    BATON_ASSIGN_OR_RETURN(std::string stop_reason,
+                           stop.Check(last_step_seconds, checkpoints.ExpectedSaveSeconds(trainer)));
+    const int64_t every = config.checkpoint().every();
+    const bool periodic = every > 0 && step % every == 0;
+    if (!stop_reason.empty() && !last) {
+      BATON_RETURN_IF_ERROR(save(step, m.lr).WithContext("stopping on " + stop_reason));
+      LogInfo("baton: stopped after step %ld on %s; checkpoint written. Continue with --resume auto",
+              static_cast<long>(step), stop_reason.c_str());
+      return Status::OK();
+    }
+    if (periodic || (last && (config.checkpoint().final() || !stop_reason.empty()))) {
+      Status saved = save(step, m.lr);
+      if (last && !saved.ok()) return saved;
+      // A failed periodic checkpoint leaves the previous one as LATEST; training goes on and the next one retries.
+      if (!saved.ok()) LogError("error: %s; training continues, the last good checkpoint is kept", saved.ToString().c_str());
+    }
   }
   LogEveryRank("stage %d, replica %d: peak activation memory %s bytes per step (recompute %s)", stage, replica,
                HumanCount(static_cast<double>(peak_activation_bytes)).c_str(),

@@ -14,6 +14,7 @@ struct TrainRunOptions {
   RunConfig config;
   std::string config_source;  // the config path, for messages
   std::string run_dir;
+  std::string resume;  // "", "auto" or a checkpoint step directory (see RunCheckpoints::Resume)
 };
 
 Status RunTraining(const TrainRunOptions& options, const MpiWorld& world);

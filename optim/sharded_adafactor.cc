@@ -18,10 +18,10 @@ ShardedAdafactor::ShardedAdafactor(const AdafactorOptions& options, std::vector<
     owners_[i] = least;
     load[least] += params_[i]->value.numel();
   }
-  const int me = replicas ? replicas->rank() : 0;
+  replica_ = replicas ? replicas->rank() : 0;
   std::vector<Param*> mine;
   for (size_t i = 0; i < params_.size(); ++i)
-    if (owners_[i] == me) mine.push_back(params_[i]);
+    if (owners_[i] == replica_) mine.push_back(params_[i]);
   optimizer_.AddParams(mine);
 }
 

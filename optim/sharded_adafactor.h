@@ -32,6 +32,13 @@ class ShardedAdafactor {
   Status Step(int64_t step, double rate);
 
   int owner(size_t param_index) const { return owners_[param_index]; }
+  // Whether this replica owns (keeps the state of, and updates) parameter i.
+  bool owns(size_t param_index) const { return owners_[param_index] == replica_; }
+  const std::vector<Param*>& params() const { return params_; }
+  const AdafactorOptions& options() const { return optimizer_.options(); }
+  // The state of a parameter this replica owns (checkpoints read and set it).
+  const AdafactorState& state(const std::string& param_name) const { return optimizer_.state(param_name); }
+  AdafactorState& mutable_state(const std::string& param_name) { return optimizer_.mutable_state(param_name); }
   // AdaFactor state this replica keeps.
   int64_t StateBytes() const { return optimizer_.StateBytes(); }
 
@@ -39,6 +46,7 @@ class ShardedAdafactor {
   std::vector<Param*> params_;
   Transport* replicas_;
   std::vector<int> owners_;
+  int replica_;
   Adafactor optimizer_;  // holds only this replica's parameters
 };
 

@@ -82,7 +82,7 @@ Result<double> PipelineTrainer::GlobalSquaredGradNorm() {
   for (int v = 0; v < layout_.virtual_stages; ++v) {
     std::vector<Param*> ps;
     for (Param* p : models_[v].params())
-      if (!(p == HeadTable() && p != EmbeddingTable())) ps.push_back(p);
+      if (!IsSecondTableCopy(p)) ps.push_back(p);
     const std::vector<double> norms = SquaredGradNorms(ps);
     for (size_t i = 0; i < norms.size(); ++i)
       entries.insert(entries.end(), {static_cast<double>(layout_.global_chunk(rank_, v)), static_cast<double>(i), norms[i]});

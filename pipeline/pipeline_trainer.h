@@ -50,6 +50,11 @@ class PipelineTrainer {
   // This rank's parameters, chunk by chunk (a tied table held twice appears twice).
   std::vector<Param*> params() const;
   const std::vector<Model>& chunk_models() const { return models_; }
+  // The optimizer of local chunk v (its parameters, which of them this replica owns, their state).
+  ShardedAdafactor& chunk_optimizer(int v) const { return *optimizers_[static_cast<size_t>(v)]; }
+  // True for the last chunk's copy of the tied token table when the embedding's copy
+  // is another Param (another chunk or rank): the same tensor, so checkpoints store it once.
+  bool IsSecondTableCopy(const Param* p) const { return p && p == HeadTable() && p != EmbeddingTable(); }
   int64_t OptimizerStateBytes() const;
 
  private:

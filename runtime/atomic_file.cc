@@ -51,12 +51,17 @@ Status WriteFileAtomically(const std::string& path, const std::vector<std::strin
     ::unlink(tmp.c_str());
     return Status::IOError("cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
   }
-  // Make the rename itself durable.
-  const int dir = ::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  return SyncDirectory(DirectoryOf(path));  // make the rename itself durable
+}
+
+Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("open directory", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  // Some file systems do not support fsync on directories (EINVAL); nothing more can be done there.
+  if (rc != 0 && err != EINVAL) return Errno("fsync directory", dir, err);
   return Status::OK();
 }
 

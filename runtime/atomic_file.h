@@ -18,4 +18,7 @@ inline Status WriteFileAtomically(const std::string& path, std::string_view byte
   return WriteFileAtomically(path, std::vector<std::string_view>{bytes});
 }
 
+// fsync of a directory: makes the creation, rename or removal of its entries durable.
+Status SyncDirectory(const std::string& dir);
+
 }  // namespace baton

@@ -16,6 +16,7 @@
 // Not thread-safe: one thread drives a Transport.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -97,5 +98,17 @@ class Transport {
   // "mpi group of 4 (world ranks 0,2,4,6)".
   virtual std::string Describe() const = 0;
 };
+
+// Every rank's few numbers, rank after rank (n values from each rank, the same n
+// everywhere): how ranks agree on outcomes ("did your write succeed, how many
+// bytes, how long"). A null group is a job of one.
+inline Result<std::vector<double>> AllGatherValues(Transport* group, const std::vector<double>& mine) {
+  if (!group || group->size() == 1) return mine;
+  Tensor t = Tensor::Empty({static_cast<int64_t>(mine.size())}, DType::kF64);
+  std::copy(mine.begin(), mine.end(), t.data<double>());
+  Tensor all;
+  BATON_RETURN_IF_ERROR(group->AllGather(t, &all));
+  return std::vector<double>(all.data<double>(), all.data<double>() + all.numel());
+}
 
 }  // namespace baton

@@ -63,11 +63,16 @@ TEST(ConfigValidationTest, SizesThatWouldOverflowAreRejected) {
   EXPECT_TRUE(Has(p, "model.hidden = 400000 is above the maximum 131072")) << p;
 }
 
-TEST(ConfigValidationTest, CheckpointsAreNotSilentlyIgnored) {
+TEST(ConfigValidationTest, CheckpointFields) {
   RunConfig config = Valid();
   config.mutable_checkpoint()->set_every(100);
-  EXPECT_TRUE(Has(Problems(config), "checkpoint.every = 100: checkpoints are not written by this version yet"))
-      << Problems(config);
+  config.mutable_checkpoint()->set_wall_time_minutes(90);
+  EXPECT_EQ(Problems(config), "");
+  config.mutable_checkpoint()->set_wall_time_minutes(0.001);
+  config.mutable_checkpoint()->set_dir("a\nb");
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "checkpoint.wall_time_minutes = 0.001000 leaves no time to train")) << p;
+  EXPECT_TRUE(Has(p, "checkpoint.dir must be one line")) << p;
 }
 
 TEST(ConfigValidationTest, NonFiniteNumbers) {
