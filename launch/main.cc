@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "launch/hf_command.h"
 #include "launch/inspect_command.h"
 #include "launch/prepare_command.h"
 #include "launch/schedule_command.h"
@@ -20,8 +21,10 @@ commands:
   prepare   tokenize text files into token shards        (baton prepare --help)
   schedule  show a pipeline schedule and its bubble      (baton schedule --help)
   inspect   show a checkpoint and verify its checksums   (baton inspect --help)
+  export    write a checkpoint as a Hugging Face model    (baton export --help)
+  import    start a run from Hugging Face GPT-2 weights   (baton import --help)
 
-Not in this version yet: grow, export, import, eval.
+Not in this version yet: grow, eval.
 )";
 
 // Our CPU kernels use OpenMP and matrix products use OpenBLAS's own threads.
@@ -48,7 +51,9 @@ int main(int argc, char** argv) {
   if (command == "prepare") return baton::RunPrepareCommand(argc - 1, argv + 1);
   if (command == "schedule") return baton::RunScheduleCommand(argc - 1, argv + 1);
   if (command == "inspect") return baton::RunInspectCommand(argc - 1, argv + 1);
-  for (const char* later : {"grow", "export", "import", "eval"}) {
+  if (command == "export") return baton::RunExportCommand(argc - 1, argv + 1);
+  if (command == "import") return baton::RunImportCommand(argc - 1, argv + 1);
+  for (const char* later : {"grow", "eval"}) {
     if (command == later) {
       std::fprintf(stderr, "baton %s: not available in this version yet\n", later);
       return 2;

@@ -227,7 +227,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                    {"checkpoint_rank_gbps_max", s.max_rank_gbps}});
   };
 
-  if (!resumed) BATON_RETURN_IF_ERROR(evaluate(0));
+  if (!resumed || resumed->step == 0) BATON_RETURN_IF_ERROR(evaluate(0));  // step 0: imported weights
   Timer run_timer;
   int64_t peak_activation_bytes = 0;
   double last_step_seconds = 0;

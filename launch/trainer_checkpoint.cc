@@ -58,10 +58,13 @@ std::vector<TensorRecord> TrainerCheckpointRecords(const PipelineTrainer& traine
 }
 
 Status CheckCheckpointModel(const CheckpointReader& reader, const ModelSpec& spec) {
-  const ModelSpec saved = ModelSpecFromConfig(reader.manifest().config().model());
+  return CompareModelSpecs(ModelSpecFromConfig(reader.manifest().config().model()), spec, "checkpoint " + reader.dir());
+}
+
+Status CompareModelSpecs(const ModelSpec& saved, const ModelSpec& spec, const std::string& what) {
   std::ostringstream diff;
   auto field = [&](const char* name, auto have, auto want) {
-    if (have != want) diff << "\n  model." << name << ": checkpoint " << have << ", this run " << want;
+    if (have != want) diff << "\n  model." << name << ": " << have << " there, " << want << " in this run's config";
   };
   field("family", saved.family, spec.family);
   field("layers", saved.layers, spec.layers);
@@ -75,7 +78,7 @@ Status CheckCheckpointModel(const CheckpointReader& reader, const ModelSpec& spe
   field("rope_base", saved.rope_base, spec.rope_base);
   field("norm_eps", saved.norm_eps, spec.norm_eps);
   if (!diff.str().empty())
-    return Status::InvalidArgument("checkpoint " + reader.dir() + " was written for a different model:" + diff.str() +
+    return Status::InvalidArgument(what + " was written for a different model:" + diff.str() +
                                    "\n(resume with the model fields it was written with; `baton grow` makes a larger model from it)");
   return Status::OK();
 }

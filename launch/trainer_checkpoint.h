@@ -26,6 +26,8 @@ std::vector<TensorRecord> TrainerCheckpointRecords(const PipelineTrainer& traine
 
 // Refuses a checkpoint written for another model (every differing field named).
 Status CheckCheckpointModel(const CheckpointReader& reader, const ModelSpec& spec);
+// The same comparison for any two models: `what` names where `saved` comes from.
+Status CompareModelSpecs(const ModelSpec& saved, const ModelSpec& spec, const std::string& what);
 
 // Sets this rank's parameters, and the AdaFactor state of those it owns, from
 // the checkpoint. When the checkpoint has no optimizer state (imported or

@@ -191,7 +191,7 @@ TEST_F(Resume, RefusalsNameTheProblemAndChangeNothing) {
          m->set_format_version(2);
          ASSERT_TRUE(baton::WriteManifest(d.string(), *m).ok());
        }, ""},
-      {"other model", "model.hidden: checkpoint 32, this run 64", [](const fs::path&) {}, "--set model.hidden=64"},
+      {"other model", "model.hidden: 32 there, 64 in this run's config", [](const fs::path&) {}, "--set model.hidden=64"},
       {"damaged manifest", "manifest", [](const fs::path& d) { FlipByte(d / "manifest.pb", 40); }, ""},
   };
   for (const Case& c : cases) {

@@ -1,0 +1,151 @@
+#include "launch/hf_command.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "checkpoint/checkpoint_dir.h"
+#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/checkpoint_writer.h"
+#include "checkpoint/hf_gpt2.h"
+#include "launch/config_loader.h"
+#include "launch/inspect_command.h"
+#include "launch/run_spec.h"
+#include "launch/trainer_checkpoint.h"
+#include "layers/model.h"
+
+namespace baton {
+namespace {
+
+constexpr const char* kExportUsage = R"(usage: baton export --format hf PATH OUT
+
+Writes the GPT-2 model of checkpoint PATH (a step directory, or a run directory:
+then the checkpoint LATEST names) as a Hugging Face model directory OUT:
+config.json and model.safetensors, loadable with
+transformers.GPT2LMHeadModel.from_pretrained(OUT). The padding rows of the token
+table are left out (vocab_size is model.vocab). OUT must not exist or be empty.
+)";
+
+constexpr const char* kImportUsage = R"(usage: baton import --format hf HF_DIR --config FILE [--set FIELD=VALUE ...] --run-dir DIR
+
+Starts a run from Hugging Face GPT-2 weights: reads HF_DIR (config.json and
+model.safetensors, or a sharded model.safetensors.index.json; F32, F16 or BF16)
+and writes them as the step-0 checkpoint of DIR, without optimizer state. The
+model fields of FILE must describe the same model (the differences are listed
+if not). Then train with: baton train --config FILE --run-dir DIR --resume auto
+)";
+
+// The parameters of the whole model, by name, as stored in the checkpoint.
+Result<ParamTensors> ReadModelParams(const CheckpointReader& reader, const ModelSpec& spec) {
+  Model model = Model::Build(spec, 0, DType::kF32, Device::CPU());
+  ParamTensors params;
+  for (Param* p : model.params()) {
+    BATON_ASSIGN_OR_RETURN(Tensor t, reader.Read(p->name));
+    params[p->name] = t;
+  }
+  return params;
+}
+
+Status Export(const std::string& path, const std::string& out) {
+  BATON_ASSIGN_OR_RETURN(std::string dir, ResolveCheckpointPath(path));
+  BATON_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::Open(dir));
+  const ModelSpec spec = ModelSpecFromConfig(reader.manifest().config().model());
+  if (reader.manifest().config().model().family() != ModelConfig::GPT2)
+    return Status::InvalidArgument("checkpoint " + dir + " is a " + spec.family +
+                                   " model; Hugging Face export covers GPT2 (transformers' GPT2LMHeadModel)");
+  BATON_ASSIGN_OR_RETURN(ParamTensors params, ReadModelParams(reader, spec));
+  BATON_RETURN_IF_ERROR(ExportHfGpt2(out, spec, params));
+  std::printf("exported %s (step %ld) to %s\n", dir.c_str(), static_cast<long>(reader.step()), out.c_str());
+  return Status::OK();
+}
+
+Status Import(const std::string& hf_dir, const std::string& config_path, const std::vector<std::string>& sets,
+              const std::string& run_dir) {
+  BATON_ASSIGN_OR_RETURN(RunConfig config, LoadRunConfig(config_path, sets));
+  const ModelSpec want = ModelSpecFromConfig(config.model());
+  BATON_ASSIGN_OR_RETURN(HfGpt2Checkpoint hf, ImportHfGpt2(hf_dir, config.model().vocab_multiple()));
+  BATON_RETURN_IF_ERROR(CompareModelSpecs(hf.spec, want, hf_dir + "/config.json").WithContext(config_path));
+  const std::string ckpt_dir = config.checkpoint().dir().empty() ? run_dir + "/ckpt" : config.checkpoint().dir();
+  BATON_ASSIGN_OR_RETURN(std::vector<int64_t> existing, ListCommittedSteps(ckpt_dir));
+  if (!existing.empty())
+    return Status::InvalidArgument(ckpt_dir + " already holds checkpoints; import into a new --run-dir");
+  BATON_RETURN_IF_ERROR(PrepareCheckpointDir(ckpt_dir));
+  CheckpointWrite w;
+  w.ckpt_dir = ckpt_dir;
+  w.step = 0;
+  w.shard_file = "shard-p00-d00.bin";
+  Model model = Model::Build(want, 0, DType::kF32, Device::CPU());
+  for (Param* p : model.params()) {  // in the model's order
+    const Tensor& t = hf.params.at(p->name);
+    w.records.push_back(TensorRecord{p->name, t.shape(), 0, t.shape()[0], t});
+  }
+  *w.manifest.mutable_config() = config;
+  w.manifest.mutable_topology()->set_stages(1);
+  w.manifest.mutable_topology()->set_replicas(1);
+  w.manifest.mutable_topology()->set_virtual_stages(1);
+  w.manifest.mutable_topology()->add_shard_files(w.shard_file);
+  w.manifest.mutable_rng()->set_seed(config.train().seed());
+  w.manifest.set_has_optimizer_state(false);
+  w.manifest.set_written_by("baton import (" + hf_dir + ")");
+  w.keep = config.checkpoint().keep();
+  BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s, WriteCheckpoint(w, nullptr));
+  std::printf("imported %s as %s (%.1f MB); train with: baton train --config %s --run-dir %s --resume auto\n",
+              hf_dir.c_str(), s.step_dir.c_str(), static_cast<double>(s.total_bytes) / 1e6, config_path.c_str(),
+              run_dir.c_str());
+  return Status::OK();
+}
+
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return true;
+  return false;
+}
+
+}  // namespace
+
+int RunExportCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) return std::fputs(kExportUsage, stdout), 0;
+  std::vector<std::string> positional;
+  std::string format;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+    else positional.push_back(argv[i]);
+  }
+  if (format != "hf" || positional.size() != 2) {
+    std::fprintf(stderr, "baton export: %s\n%s",
+                 format != "hf" ? "--format hf is the one format there is" : "need PATH and OUT", kExportUsage);
+    return 2;
+  }
+  Status s = Export(positional[0], positional[1]);
+  if (!s.ok()) std::fprintf(stderr, "baton export: %s\n", s.ToString().c_str());
+  return s.ok() ? 0 : 1;
+}
+
+int RunImportCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) return std::fputs(kImportUsage, stdout), 0;
+  std::string format, config, run_dir, hf_dir;
+  std::vector<std::string> sets;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--format" && has_value) format = argv[++i];
+    else if (a == "--config" && has_value) config = argv[++i];
+    else if (a == "--run-dir" && has_value) run_dir = argv[++i];
+    else if (a == "--set" && has_value) sets.push_back(argv[++i]);
+    else if (hf_dir.empty() && a.rfind("--", 0) != 0) hf_dir = a;
+    else {
+      std::fprintf(stderr, "baton import: unexpected argument '%s'\n%s", a.c_str(), kImportUsage);
+      return 2;
+    }
+  }
+  if (format != "hf" || hf_dir.empty() || config.empty() || run_dir.empty()) {
+    std::fprintf(stderr, "baton import: --format hf, HF_DIR, --config and --run-dir are required\n%s", kImportUsage);
+    return 2;
+  }
+  Status s = Import(hf_dir, config, sets, run_dir);
+  if (!s.ok()) std::fprintf(stderr, "baton import: %s\n", s.ToString().c_str());
+  return s.ok() ? 0 : 1;
+}
+
+}  // namespace baton
