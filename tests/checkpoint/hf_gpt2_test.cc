@@ -1,3 +1,4 @@
+#include "tests/checkpoint/scratch_files.h"
 #include "checkpoint/hf_gpt2.h"
 
 #include <gtest/gtest.h>
@@ -19,28 +20,9 @@
 namespace baton {
 namespace {
 
+using namespace baton::testing;  // NOLINT: shared test helpers
+
 using json = nlohmann::json;
-
-::testing::AssertionResult Contains(const std::string& message, const std::string& text) {
-  if (message.find(text) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "message \"" << message << "\"\n does not contain \"" << text << "\"";
-}
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() / ("baton_hf_test_" + std::string(info->test_suite_name()) + "_" +
-                                                      info->name() + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // 2 layers, hidden 8, 2 heads, ffn 24 (not 4h, so n_inner is exercised), vocab 50 padded to 64, 16 positions.
 ModelSpec Tiny() { return testing::TinyGpt(2, 8, 2, 24, 50, 64, 16); }

@@ -1,3 +1,4 @@
+#include "tests/checkpoint/scratch_files.h"
 #include "checkpoint/tensor_records.h"
 
 #include <gtest/gtest.h>
@@ -14,39 +15,7 @@
 namespace baton {
 namespace {
 
-// gtest only (no gmock): "message contains text", printing both on failure.
-::testing::AssertionResult Contains(const std::string& message, const std::string& text) {
-  if (message.find(text) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "message \"" << message << "\"\n does not contain \"" << text << "\"";
-}
-
-// A fresh directory under the system temp dir, removed at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("baton_ckpt_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
-             std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-void WriteFileBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string ReadFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using namespace baton::testing;  // NOLINT: shared test helpers
 
 // Random values, never zero, so a payload left unwritten cannot pass.
 Tensor RandomTensor(const Shape& shape, DType dtype, uint32_t seed) {
