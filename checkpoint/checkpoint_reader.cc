@@ -59,8 +59,8 @@ Result<Tensor> CheckpointReader::Read(const std::string& name) const {
   if (!e) return Status::NotFound("checkpoint " + dir_ + " has no tensor " + name);
   BATON_ASSIGN_OR_RETURN(DType dtype, CheckpointDTypeFromName(e->dtype()));
   const Shape shape(e->shape().begin(), e->shape().end());
-  Tensor out = Tensor::Empty(shape, dtype);
-  const size_t row_bytes = out.nbytes() / static_cast<size_t>(std::max<int64_t>(shape[0], 1));
+  Tensor out = e->slices_size() == 1 ? Tensor() : Tensor::Empty(shape, dtype);
+  const size_t row_bytes = NumElements(shape) * SizeOf(dtype) / static_cast<size_t>(std::max<int64_t>(shape[0], 1));
   for (const TensorSlice& s : e->slices()) {
     BATON_ASSIGN_OR_RETURN(const std::vector<TensorRecordInfo>* index, ShardIndex(s.file()));
     const std::string path = dir_ + "/" + s.file();
@@ -71,9 +71,10 @@ Result<Tensor> CheckpointReader::Read(const std::string& name) const {
         rec->payload_crc != s.payload_crc32c() || rec->dtype != dtype || rec->global_shape != shape)
       return Status::Corruption("tensor " + name + " in " + path + " does not match the manifest's index");
     BATON_ASSIGN_OR_RETURN(Tensor slice, ReadTensorRecord(path, *rec));
+    bytes_read_ += static_cast<int64_t>(slice.nbytes());
+    if (e->slices_size() == 1) return slice;  // the whole tensor: no copy
     std::memcpy(static_cast<char*>(out.raw()) + static_cast<size_t>(s.row_begin()) * row_bytes, slice.raw(),
                 static_cast<size_t>(slice.nbytes()));
-    bytes_read_ += static_cast<int64_t>(slice.nbytes());
   }
   return out;
 }

@@ -46,6 +46,7 @@ Result<ResumedRun> RunCheckpoints::TryResume(const std::string& step_dir, const 
   Timer timer;
   ResumedRun resumed;
   int64_t bytes_read = 0;
+  double read_seconds = 0;
   Status mine = [&]() -> Status {
     BATON_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::Open(step_dir));
     BATON_RETURN_IF_ERROR(CheckCheckpointModel(reader, spec));
@@ -57,6 +58,7 @@ Result<ResumedRun> RunCheckpoints::TryResume(const std::string& step_dir, const 
     resumed.seed = m.rng().seed();
     resumed.tokens_seen = m.tokens_seen();
     bytes_read = reader.bytes_read();
+    read_seconds = timer.Seconds();  // this rank's reading, before waiting for the others
     return Status::OK();
   }();
   const Verdict verdict = mine.ok() ? kLoaded : mine.code() == Status::Code::kCorruption ? kDamaged : kRefused;
@@ -77,6 +79,7 @@ Result<ResumedRun> RunCheckpoints::TryResume(const std::string& step_dir, const 
                               " found it; its message says where)");
   }
   resumed.seconds = timer.Seconds();
+  resumed.read_seconds = read_seconds;
   resumed.bytes_read = bytes_read;
   return resumed;
 }
@@ -108,7 +111,7 @@ Result<std::optional<ResumedRun>> RunCheckpoints::Resume(const std::string& resu
       resumed_from_ = r->dir;
       LogInfo("baton: resumed from %s (step %ld) in %.2f s", r->dir.c_str(), static_cast<long>(r->step), r->seconds);
       LogEveryRank("read %.1f MB of checkpoint at %.2f GB/s", static_cast<double>(r->bytes_read) / 1e6,
-                   GBPerSecond(r->bytes_read, r->seconds));
+                   GBPerSecond(r->bytes_read, r->read_seconds));
       return std::optional<ResumedRun>(*std::move(r));
     }
     if (r.status().code() != Status::Code::kCorruption || resume != "auto") return r.status();

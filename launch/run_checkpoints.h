@@ -22,7 +22,8 @@ struct ResumedRun {
   SamplerCursor cursor;      // the training data stream's position after that step
   uint64_t seed = 0;         // the data seed the run was started with
   int64_t tokens_seen = 0;
-  double seconds = 0;        // loading took
+  double seconds = 0;        // loading took, the ranks' agreement included
+  double read_seconds = 0;   // this rank's reading and verifying
   int64_t bytes_read = 0;    // by this rank
 };
 

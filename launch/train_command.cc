@@ -1,6 +1,5 @@
 #include "launch/train_command.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -41,6 +40,7 @@ validation lines, and DIR/metrics.jsonl with one JSON object per line.
 
 struct Args {
   std::string config, run_dir, resume;
+  bool resume_given = false;
   std::vector<std::string> sets;
 };
 
@@ -67,9 +67,13 @@ int ParseArgs(int argc, char** argv, Args* args) {
       if (a == "--config") args->config = v;
       if (a == "--run-dir") args->run_dir = v;
       if (a == "--set") args->sets.push_back(v);
-      if (a == "--resume") args->resume = v;
+      if (a == "--resume") {
+        args->resume = v;
+        args->resume_given = true;
+      }
     } else if (a.rfind("--resume=", 0) == 0) {
       args->resume = a.substr(9);
+      args->resume_given = true;
     } else if (a.rfind("--config=", 0) == 0) {
       args->config = a.substr(9);
     } else if (a.rfind("--run-dir=", 0) == 0) {
@@ -81,7 +85,7 @@ int ParseArgs(int argc, char** argv, Args* args) {
       return 2;
     }
   }
-  if (args->resume.empty() && std::find(argv, argv + argc, std::string("--resume")) != argv + argc) {
+  if (args->resume_given && args->resume.empty()) {
     std::fprintf(stderr, "baton train: --resume needs auto or a checkpoint directory\n%s", kUsage);
     return 2;
   }
