@@ -7,6 +7,7 @@
 
 #include "launch/config_help.h"
 #include "launch/config_loader.h"
+#include "launch/stop_request.h"
 #include "launch/train_run.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
@@ -101,6 +102,8 @@ int ParseArgs(int argc, char** argv, Args* args) {
 int RunTrainCommand(int argc, char** argv) {
   Args args;
   if (int code = ParseArgs(argc, argv, &args); code >= 0) return code;
+  // Before anything slow: SIGUSR1's default action would kill a rank that is still starting.
+  InstallStopSignalHandlers();
   MpiWorld& world = MpiWorld::Init(&argc, &argv);
   Result<RunConfig> config = LoadRunConfig(args.config, args.sets);
   Status status = config.ok() ? RunTraining({*config, args.config, args.run_dir, args.resume}, world) : config.status();

@@ -171,7 +171,6 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
   }
   BATON_RETURN_IF_ERROR(checkpoints.Prepare());
-  InstallStopSignalHandlers();
   StopAgreement stop(world_group.get(), 60.0 * config.checkpoint().wall_time_minutes());
 
   const int64_t tokens_per_step =
