@@ -13,7 +13,6 @@
 #include "launch/inspect_command.h"
 #include "launch/run_spec.h"
 #include "launch/trainer_checkpoint.h"
-#include "layers/model.h"
 
 namespace baton {
 namespace {
@@ -36,13 +35,13 @@ model fields of FILE must describe the same model (the differences are listed
 if not). Then train with: baton train --config FILE --run-dir DIR --resume auto
 )";
 
-// The parameters of the whole model, by name, as stored in the checkpoint.
-Result<ParamTensors> ReadModelParams(const CheckpointReader& reader, const ModelSpec& spec) {
-  Model model = Model::Build(spec, 0, DType::kF32, Device::CPU());
+// Every parameter tensor of the checkpoint (its optimizer state left out), by
+// name; ToHfGpt2 refuses a missing, misshapen or unknown one.
+Result<ParamTensors> ReadModelParams(const CheckpointReader& reader) {
   ParamTensors params;
-  for (Param* p : model.params()) {
-    BATON_ASSIGN_OR_RETURN(Tensor t, reader.Read(p->name));
-    params[p->name] = t;
+  for (const TensorEntry& e : reader.manifest().tensors()) {
+    if (IsAdafactorStateTensorName(e.name())) continue;
+    BATON_ASSIGN_OR_RETURN(params[e.name()], reader.Read(e.name()));
   }
   return params;
 }
@@ -54,7 +53,7 @@ Status Export(const std::string& path, const std::string& out) {
   if (reader.manifest().config().model().family() != ModelConfig::GPT2)
     return Status::InvalidArgument("checkpoint " + dir + " is a " + spec.family +
                                    " model; Hugging Face export covers GPT2 (transformers' GPT2LMHeadModel)");
-  BATON_ASSIGN_OR_RETURN(ParamTensors params, ReadModelParams(reader, spec));
+  BATON_ASSIGN_OR_RETURN(ParamTensors params, ReadModelParams(reader));
   BATON_RETURN_IF_ERROR(ExportHfGpt2(out, spec, params));
   std::printf("exported %s (step %ld) to %s\n", dir.c_str(), static_cast<long>(reader.step()), out.c_str());
   return Status::OK();
@@ -75,11 +74,8 @@ Status Import(const std::string& hf_dir, const std::string& config_path, const s
   w.ckpt_dir = ckpt_dir;
   w.step = 0;
   w.shard_file = "shard-p00-d00.bin";
-  Model model = Model::Build(want, 0, DType::kF32, Device::CPU());
-  for (Param* p : model.params()) {  // in the model's order
-    const Tensor& t = hf.params.at(p->name);
-    w.records.push_back(TensorRecord{p->name, t.shape(), 0, t.shape()[0], t});
-  }
+  for (const auto& [name, t] : hf.params)  // FromHfGpt2 gave exactly the model's parameters
+    w.records.push_back(TensorRecord{name, t.shape(), 0, t.shape()[0], t});
   *w.manifest.mutable_config() = config;
   w.manifest.mutable_topology()->set_stages(1);
   w.manifest.mutable_topology()->set_replicas(1);

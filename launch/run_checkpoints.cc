@@ -170,9 +170,11 @@ Result<CheckpointWriteStats> RunCheckpoints::Save(int64_t step, const PipelineTr
 
 double RunCheckpoints::ExpectedSaveSeconds(const PipelineTrainer& trainer) const {
   if (last_save_seconds_ >= 0) return last_save_seconds_;
-  int64_t bytes = 0;
-  for (const TensorRecord& r : TrainerCheckpointRecords(trainer)) bytes += static_cast<int64_t>(r.data.nbytes());
-  return static_cast<double>(bytes) / 200e6;  // a cautious guess of a shared file system's rate
+  if (estimated_bytes_ < 0) {  // asked every step until the first save: count once
+    estimated_bytes_ = 0;
+    for (const TensorRecord& r : TrainerCheckpointRecords(trainer)) estimated_bytes_ += static_cast<int64_t>(r.data.nbytes());
+  }
+  return static_cast<double>(estimated_bytes_) / 200e6;  // a cautious guess of a shared file system's rate
 }
 
 }  // namespace baton

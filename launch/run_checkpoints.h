@@ -68,6 +68,7 @@ class RunCheckpoints {
   Transport* world_;
   std::string resumed_from_;  // never pruned
   double last_save_seconds_ = -1;
+  mutable int64_t estimated_bytes_ = -1;  // this rank's checkpoint size, before the first save
 };
 
 }  // namespace baton

@@ -155,10 +155,11 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   BATON_ASSIGN_OR_RETURN(std::optional<ResumedRun> resumed, checkpoints.Resume(options.resume, spec, &trainer));
   int64_t first_step = 1, tokens_seen = 0;
   if (resumed) {
-    if (resumed->seed != train.seed())
+    if (resumed->seed != train.seed()) {
       LogInfo("baton: the checkpoint's run used train.seed = %llu; its data order continues (train.seed = %llu is "
               "not used)", static_cast<unsigned long long>(resumed->seed), static_cast<unsigned long long>(train.seed()));
-    train_sampler = BatchSampler(&train_data, train.seq_len(), resumed->seed);
+      train_sampler = BatchSampler(&train_data, train.seq_len(), resumed->seed);
+    }
     train_sampler.set_cursor(resumed->cursor);
     first_step = resumed->step + 1;
     tokens_seen = resumed->tokens_seen;
@@ -229,7 +230,6 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   if (!resumed || resumed->step == 0) BATON_RETURN_IF_ERROR(evaluate(0));  // step 0: imported weights
   Timer run_timer;
   int64_t peak_activation_bytes = 0;
-  double last_step_seconds = 0;
   for (int64_t step = first_step; step <= train.steps(); ++step) {
     BATON_RETURN_IF_ERROR(InjectedFailure(world.rank(), step));
     // Every rank draws the whole global batch (cheap, and the same on every rank);
@@ -240,7 +240,6 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                                  global.begin() + (replica + 1) * train.microbatches());
     BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, std::move(mine)));
     tokens_seen += m.tokens;
-    last_step_seconds = m.seconds;
     peak_activation_bytes = std::max(peak_activation_bytes, m.peak_activation_bytes);
     const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;  // m.tokens counts every replica
     BATON_RETURN_IF_ERROR(record({{"step", step},
@@ -263,7 +262,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
 
     // Every rank learns at this same boundary whether any rank was signalled or the budget is ending.
     BATON_ASSIGN_OR_RETURN(std::string stop_reason,
-                           stop.Check(last_step_seconds, checkpoints.ExpectedSaveSeconds(trainer)));
+                           stop.Check(m.seconds, checkpoints.ExpectedSaveSeconds(trainer)));
     const int64_t every = config.checkpoint().every();
     const bool periodic = every > 0 && step % every == 0;
     if (!stop_reason.empty() && !last) {

@@ -38,9 +38,13 @@ Status Fill(const CheckpointReader& reader, const std::string& name, Tensor* des
 
 }  // namespace
 
+constexpr char kAdafactorPrefix[] = "adafactor/";
+
 std::string AdafactorStateTensorName(const std::string& param, const std::string& part) {
-  return "adafactor/" + param + "/" + part;
+  return kAdafactorPrefix + param + "/" + part;
 }
+
+bool IsAdafactorStateTensorName(const std::string& name) { return name.rfind(kAdafactorPrefix, 0) == 0; }
 
 std::vector<TensorRecord> TrainerCheckpointRecords(const PipelineTrainer& trainer) {
   std::vector<TensorRecord> records;

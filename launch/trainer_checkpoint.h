@@ -20,6 +20,7 @@
 namespace baton {
 
 std::string AdafactorStateTensorName(const std::string& param, const std::string& part);
+bool IsAdafactorStateTensorName(const std::string& name);
 
 // The records this rank writes (views of the live tensors: write them before the next step).
 std::vector<TensorRecord> TrainerCheckpointRecords(const PipelineTrainer& trainer);

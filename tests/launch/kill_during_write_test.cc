@@ -1,6 +1,6 @@
 // The run is killed (SIGKILL, every rank at once, no chance to clean up) at
 // random moments while it writes a checkpoint after every step, many times in
-// a row. After every kill the newest committed checkpoint must verify and the
+// a row (until 8 kills have landed inside a write). After every kill the newest committed checkpoint must verify and the
 // run must resume from it; at the end, the numbers must equal a run that was
 // never killed. The trial count and how many kills landed mid-write (a .tmp
 // directory left behind) are printed for the record.
@@ -23,12 +23,16 @@ TEST_F(KillDuringWrite, ThePreviousCommittedCheckpointAlwaysLoads) {
   MakeRunFiles(8192);
   const std::string base = "--set train.threads=1 --set parallel.stages=2 --set checkpoint.every=1 "
                            "--set checkpoint.keep=2 --set train.eval_every=0 ";
-  const int kTrials = 30;
+  // Kill until enough kills have landed inside a write (how many do depends on the
+  // machine's load), within a bound on the trials.
+  const int kWantMidWrite = 8, kMaxTrials = 80;
   std::mt19937 rng(20261122);
   std::uniform_int_distribution<int> delay_ms(0, 400);
   int mid_write = 0, resumed = 0;
   long last_step = 0;
-  for (int trial = 0; trial < kTrials; ++trial) {
+  int trials = 0;
+  for (; trials < kMaxTrials && mid_write < kWantMidWrite; ++trials) {
+    const int trial = trials;
     Background job = StartInBackground(TrainCommandLine("run", base + "--set train.steps=1000000 --resume auto", 2, true),
                                        dir_ / "trial.log");
     // Both ranks' pids (Open MPI gives each rank its own process group).
@@ -65,9 +69,9 @@ TEST_F(KillDuringWrite, ThePreviousCommittedCheckpointAlwaysLoads) {
   }
   std::printf("[ trials   ] %d SIGKILLs, %d landed while a checkpoint was being written (.tmp left behind), "
               "%d runs resumed from the previous kill's checkpoint; last committed step %ld\n",
-              kTrials, mid_write, resumed, last_step);
-  EXPECT_GE(mid_write, kTrials / 5) << "too few kills landed inside a write to test anything";
-  EXPECT_GE(resumed, kTrials / 2);
+              trials, mid_write, resumed, last_step);
+  EXPECT_GE(mid_write, kWantMidWrite) << "too few kills landed inside a write to test anything";
+  EXPECT_GE(resumed, trials / 2);
 
   // The run finishes from wherever it was, with the numbers of a run never killed.
   const std::string length = "--set train.steps=" + std::to_string(last_step + 5) + " ";
