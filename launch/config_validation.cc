@@ -118,6 +118,25 @@ void CheckCheckpoint(const RunConfig& config, const std::string& source, std::st
                               " leaves no time to train (use 0 for no budget)");
 }
 
+void CheckDevice(const RunConfig& config, const std::string& source, std::string* problems) {
+  if (config.train().device() != TrainConfig::CUDA) return;
+#if !BATON_CUDA
+  Add(problems, source, "train.device = CUDA, but this build has no CUDA backend (configure with -DBATON_CUDA=ON)");
+#endif
+  const ParallelConfig& p = config.parallel();
+  if (p.stages() * p.replicas() > 1)
+    Add(problems, source,
+        "train.device = CUDA with parallel.stages = " + std::to_string(p.stages()) + " and parallel.replicas = " +
+            std::to_string(p.replicas()) + ": this version trains on one GPU (multi-GPU needs the NCCL transport, "
+            "which it does not have yet); use 1 and 1, or train.device = CPU");
+  const ModelConfig& m = config.model();
+  const int64_t head = m.heads() > 0 ? m.hidden() / m.heads() : 0;
+  if (head != 64 && head != 128)
+    Add(problems, source,
+        "model.hidden / model.heads = " + std::to_string(head) +
+            ": the GPU attention kernel supports head sizes 64 and 128 (GPT-2 uses 64)");
+}
+
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
   if (parallel.stage_recompute_size() > 0 && parallel.stage_recompute_size() != parallel.stages()) {
     Add(problems, source,
@@ -157,6 +176,7 @@ Status ValidateRunConfig(const RunConfig& config, const std::string& source) {
   CheckModel(config.model(), config.train(), source, &problems);
   CheckParallel(config.parallel(), source, &problems);
   CheckCheckpoint(config, source, &problems);
+  CheckDevice(config, source, &problems);
   CheckData(config.data(), config.train(), source, &problems);
   if (problems.empty()) return Status::OK();
   return Status::InvalidArgument(problems);

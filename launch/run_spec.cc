@@ -66,4 +66,14 @@ RecomputePolicy RecomputeFromConfig(const ParallelConfig& parallel, int stage) {
   }
 }
 
+Result<StageLayout> LayoutFromConfig(const RunConfig& config, const ModelSpec& spec, const std::string& source) {
+  const ParallelConfig& p = config.parallel();
+  Result<StageLayout> layout =
+      p.stage_layers().empty()
+          ? BalancedStageLayout(spec, config.train().seq_len(), p.stages(), p.virtual_stages())
+          : ParseStageLayout(spec, p.stage_layers(), p.stages(), p.virtual_stages());
+  if (!layout.ok()) return layout.status().WithContext(source);
+  return layout;
+}
+
 }  // namespace baton

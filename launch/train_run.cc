@@ -13,6 +13,7 @@
 
 #include "data/batch_sampler.h"
 #include "data/token_dataset.h"
+#include "launch/compute_device.h"
 #include "launch/config_effective.h"
 #include "launch/metrics_log.h"
 #include "launch/run_checkpoints.h"
@@ -90,16 +91,6 @@ Status InjectedFailure(int rank, int64_t step) {
   return Status::OK();
 }
 
-Result<StageLayout> LayoutFromConfig(const RunConfig& config, const ModelSpec& spec, const std::string& source) {
-  const ParallelConfig& p = config.parallel();
-  Result<StageLayout> layout =
-      p.stage_layers().empty()
-          ? BalancedStageLayout(spec, config.train().seq_len(), p.stages(), p.virtual_stages())
-          : ParseStageLayout(spec, p.stage_layers(), p.stages(), p.virtual_stages());
-  if (!layout.ok()) return layout.status().WithContext(source);
-  return layout;
-}
-
 }  // namespace
 
 Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
@@ -138,6 +129,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
 
   // World rank = replica x stages + stage: the stages of one replica are neighbours.
   ops::SetBackendThreads(train.threads());
+  BATON_ASSIGN_OR_RETURN(const Device device, ComputeDevice(train, world));
   const int stage = world.rank() % parallel.stages(), replica = world.rank() / parallel.stages();
   std::unique_ptr<Transport> world_group = NewMpiWorldTransport();
   BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> pipe, world_group->Split(replica, stage));
@@ -145,7 +137,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   BATON_RETURN_IF_ERROR(CheckScheduleTags(*schedule, *pipe).WithContext(options.config_source));
 
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
-                          TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage)},
+                          TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage), device},
                           pipe.get(), replicas.get());
 
   // Resume before touching the run directory: a refused checkpoint changes nothing.
@@ -187,7 +179,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
           static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), parallel.replicas(),
           train.microbatches(), train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
-  LogInfo("baton: %s; lr schedule %s, lr %g", ops::BackendDescription().c_str(), LrScheduleKindName(lr.kind), lr.lr);
+  LogInfo("baton: %s; lr schedule %s, lr %g", DeviceDescription(device).c_str(), LrScheduleKindName(lr.kind), lr.lr);
   if (kind == ScheduleKind::kZeroBubbleH1 && RecomputeFromConfig(parallel, stage) == RecomputePolicy::kFull) {
     // ChunkRunner re-runs the forward in B and must keep the internals for the deferred W.
     LogEveryRank("note: full recompute under ZB-H1 keeps each layer's recomputed internals from B until W; "
@@ -230,6 +222,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   if (!resumed || resumed->step == 0) BATON_RETURN_IF_ERROR(evaluate(0));  // step 0: imported weights
   Timer run_timer;
   int64_t peak_activation_bytes = 0;
+  MemoryStats peak_memory;
   for (int64_t step = first_step; step <= train.steps(); ++step) {
     BATON_RETURN_IF_ERROR(InjectedFailure(world.rank(), step));
     // Every rank draws the whole global batch (cheap, and the same on every rank);
@@ -241,6 +234,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(step, std::move(mine)));
     tokens_seen += m.tokens;
     peak_activation_bytes = std::max(peak_activation_bytes, m.peak_activation_bytes);
+    if (m.memory.peak_bytes >= peak_memory.peak_bytes) peak_memory = m.memory;
     const double tokens_per_s = static_cast<double>(m.tokens) / m.seconds;  // m.tokens counts every replica
     BATON_RETURN_IF_ERROR(record({{"step", step},
                                   {"loss", m.loss},
@@ -249,7 +243,8 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                                   {"tokens", m.tokens},
                                   {"ms", m.seconds * 1e3},
                                   {"tokens_per_s", tokens_per_s},
-                                  {"activation_bytes", m.peak_activation_bytes}}));
+                                  {"activation_bytes", m.peak_activation_bytes},
+                                  {"peak_bytes", m.memory.peak_bytes}}));
     const int64_t done_here = step - first_step + 1;
     if (step % train.log_every() == 0 || step == train.steps()) {
       const double eta = run_timer.Seconds() / static_cast<double>(done_here) * static_cast<double>(train.steps() - step);
@@ -278,9 +273,10 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
       if (!saved.ok()) LogError("error: %s; training continues, the last good checkpoint is kept", saved.ToString().c_str());
     }
   }
-  LogEveryRank("stage %d, replica %d: peak activation memory %s bytes per step (recompute %s)", stage, replica,
-               HumanCount(static_cast<double>(peak_activation_bytes)).c_str(),
-               RecomputePolicyName(RecomputeFromConfig(parallel, stage)));
+  LogEveryRank("stage %d, replica %d: peak activation memory %s bytes per step (recompute %s); %s memory %s", stage,
+               replica, HumanCount(static_cast<double>(peak_activation_bytes)).c_str(),
+               RecomputePolicyName(RecomputeFromConfig(parallel, stage)), device.ToString().c_str(),
+               DescribeMemory(peak_memory).c_str());
   LogInfo("baton: done in %s; metrics in %s/metrics.jsonl", Duration(run_timer.Seconds()).c_str(),
           options.run_dir.c_str());
   return Status::OK();

@@ -21,8 +21,8 @@ std::vector<std::pair<std::string, Tensor*>> StateParts(AdafactorState& s) {
 }
 
 TensorRecord WholeTensor(const std::string& name, const Tensor& t) {
-  Tensor data = t;
-  if (t.shape().empty()) data = t.Reshape({1});  // records have rank >= 1
+  Tensor data = t.To(Device::CPU());  // shards are written from host memory
+  if (t.shape().empty()) data = data.Reshape({1});  // records have rank >= 1
   return TensorRecord{name, data.shape(), 0, data.shape()[0], data};
 }
 
@@ -94,6 +94,7 @@ Status LoadTrainerCheckpoint(const CheckpointReader& reader, PipelineTrainer* tr
     for (size_t i = 0; i < opt.params().size(); ++i) {
       Param* p = opt.params()[i];
       BATON_RETURN_IF_ERROR(Fill(reader, p->name, &p->value));
+      p->RefreshCompute();
       if (!opt.owns(i)) continue;
       AdafactorState& state = opt.mutable_state(p->name);
       for (auto& [part, tensor] : StateParts(state)) {

@@ -12,7 +12,7 @@ struct EmbeddingActivations : LayerActivations {
 EmbeddingLayer::EmbeddingLayer(const ModelSpec& spec, std::shared_ptr<Param> token_table, DType dtype, Device device)
     : tokens_(std::move(token_table)) {
   if (spec.positions == PositionKind::kLearned)
-    positions_ = std::make_unique<Param>("wpe", Tensor::Zeros({spec.max_positions, spec.hidden}, dtype, device));
+    positions_ = std::make_unique<Param>("wpe", Shape{spec.max_positions, spec.hidden}, dtype, device);
 }
 
 std::vector<Param*> EmbeddingLayer::params() {
@@ -22,10 +22,10 @@ std::vector<Param*> EmbeddingLayer::params() {
 }
 
 Tensor EmbeddingLayer::Forward(const MicroBatch& mb, const Tensor&, std::unique_ptr<LayerActivations>* saved) {
-  const Tensor& table = tokens_->value;
+  const Tensor& table = tokens_->compute;
   Tensor y = Tensor::Empty({mb.tokens.numel(), table.dim(1)}, table.dtype(), table.device());
   ops::EmbeddingForward(mb.tokens, table, &y);
-  if (positions_) ops::AddPositions(positions_->value, mb.seq_len(), &y);
+  if (positions_) ops::AddPositions(positions_->compute, mb.seq_len(), &y);
   if (saved) *saved = std::make_unique<EmbeddingActivations>();
   return y;
 }

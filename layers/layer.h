@@ -54,8 +54,8 @@ class Layer {
 
   // Selective recomputation: when on, Forward keeps only what is expensive to
   // recompute and the backward halves recompute the rest (for a transformer
-  // block: the attention probabilities and the GELU output). Results are
-  // bitwise the same either way. Layers with nothing worth dropping ignore it.
+  // block: the GELU output; attention never keeps its probabilities). Results
+  // are bitwise the same either way. Layers with nothing worth dropping ignore it.
   virtual void SetSelectiveRecompute(bool on) {}
 
   // True for the layer that ends the list and computes the loss: its training

@@ -5,20 +5,20 @@
 namespace baton {
 
 Linear::Linear(const std::string& name, int64_t in, int64_t out, bool bias, DType dtype, Device device)
-    : weight_(std::make_unique<Param>(name + ".weight", Tensor::Zeros({out, in}, dtype, device))) {
-  if (bias) bias_ = std::make_unique<Param>(name + ".bias", Tensor::Zeros({out}, dtype, device));
+    : weight_(std::make_unique<Param>(name + ".weight", Shape{out, in}, dtype, device)) {
+  if (bias) bias_ = std::make_unique<Param>(name + ".bias", Shape{out}, dtype, device);
 }
 
 Tensor Linear::Forward(const Tensor& x) const {
-  const Tensor& w = weight_->value;
+  const Tensor& w = weight_->compute;
   Tensor y = Tensor::Empty({x.numel() / w.dim(1), w.dim(0)}, x.dtype(), x.device());
   ops::Matmul(x, false, w, true, &y);
-  if (bias_) ops::AddBias(bias_->value, &y);
+  if (bias_) ops::AddBias(bias_->compute, &y);
   return y;
 }
 
 Tensor Linear::BackwardInput(const Tensor& dy) const {
-  const Tensor& w = weight_->value;
+  const Tensor& w = weight_->compute;
   Tensor dx = Tensor::Empty({dy.numel() / w.dim(0), w.dim(1)}, dy.dtype(), dy.device());
   ops::Matmul(dy, false, w, false, &dx);
   return dx;

@@ -44,7 +44,7 @@ Model Model::Build(const ModelSpec& spec, uint64_t seed, DType dtype, Device dev
   m.spec_ = spec;
   std::shared_ptr<Param> tokens;
   auto token_table = [&] {
-    if (!tokens) tokens = std::make_shared<Param>("wte", Tensor::Zeros({spec.padded_vocab, spec.hidden}, dtype, device));
+    if (!tokens) tokens = std::make_shared<Param>("wte", Shape{spec.padded_vocab, spec.hidden}, dtype, device);
     return tokens;
   };
   for (int64_t i = first; i < last; ++i) {

@@ -6,13 +6,23 @@
 // Conventions: activations are row-major [rows, features] (rows = batch x
 // sequence); linear weights are [out, in] (y = x W^T + b). Ops that produce a
 // parameter gradient accumulate into it (+=); all others overwrite `out`.
+//
+// Types: each op has a compute type (that of its activations: f32 or f64 on
+// the CPU, bf16 on the GPU) and an accumulation type, AccumulationType(compute)
+// (f32 for f32 and bf16, f64 for f64), which parameter gradients, norm
+// statistics, per-token losses and attention log-sum-exps use. On the CPU the
+// two are the same, so the reference computes everything in one type.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "runtime/tensor.h"
 
 namespace baton::ops {
+
+// f64 for f64, else f32: the type gradients and statistics accumulate in.
+DType AccumulationType(DType compute);
 
 // What the backend runs with, for the run log: e.g. "CPU (fp32), 2 OpenMP threads, OpenBLAS
 // with 2 threads". On the CPU, results are bitwise reproducible for a given thread count;
@@ -21,8 +31,15 @@ std::string BackendDescription();
 // Sets the CPU backend's thread count (OpenMP and OpenBLAS); n <= 0 keeps their defaults.
 void SetBackendThreads(int n);
 
+// dst = src converted to dst's dtype (same shape and device): f32/f64/bf16 in any
+// direction; to bf16 rounds to nearest even.
+void Convert(const Tensor& src, Tensor* dst);
+// A new tensor: src converted to `dtype` (a copy when it already has it).
+Tensor Cast(const Tensor& src, DType dtype);
+
 // c = alpha * op(a) op(b) + beta * c, op = transpose when the flag is set.
-// a and b are viewed as 2-D (leading dimensions folded into rows).
+// a and b are viewed as 2-D (leading dimensions folded into rows). c has a's
+// type or its accumulation type (weight gradients accumulate in fp32).
 void Matmul(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, Tensor* c,
             double alpha = 1.0, double beta = 0.0);
 
@@ -39,6 +56,12 @@ void BiasGrad(const Tensor& dy, Tensor* grad_bias);
 void Add(const Tensor& a, const Tensor& b, Tensor* out);
 // dst += alpha * src
 void Axpy(double alpha, const Tensor& src, Tensor* dst);
+// x *= factor
+void Scale(double factor, Tensor* x);
+// Sum of all elements (f32 or f64), in a fixed order; returns to the host.
+double Sum(const Tensor& x);
+// Sum of squares of each tensor, each in a fixed order (one host synchronisation).
+std::vector<double> SumsOfSquares(const std::vector<const Tensor*>& tensors);
 
 // out[r, :] = table[ids[r], :]
 void EmbeddingForward(const Tensor& ids, const Tensor& table, Tensor* out);
@@ -70,13 +93,28 @@ enum class RopeStyle { kInterleaved, kHalfSplit };
 // angle, which is the backward of the rotation (it is orthogonal).
 void Rope(Tensor* x, int64_t seq_len, int64_t heads, RopeStyle style, double base, bool inverse);
 
-// Multi-head scaled dot-product attention with a causal mask. q, k, v, out: [batch * seq, heads * head_dim];
-// probs: [batch, heads, seq, seq] softmax probabilities (saved for backward).
-void CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seq_len, int64_t heads,
-                            Tensor* out, Tensor* probs);
-void CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                             const Tensor& probs, int64_t seq_len, int64_t heads, Tensor* dq, Tensor* dk,
-                             Tensor* dv);
+// Which keys query i of example b sees: key j is visible when
+//   j < length(b)  and  (j <= i  or  j < prefix(b)).
+// prefix 0 is causal (GPT), prefix >= seq is bidirectional (BERT, RoFormer), a
+// source length is UniLM's seq2seq mask. length(b) excludes padding keys.
+// prefix_lengths / lengths are optional i32 [batch] tensors on the q's device;
+// when undefined, `prefix` applies to every example and nothing is padding.
+struct AttentionMask {
+  int64_t prefix = 0;
+  Tensor prefix_lengths;
+  Tensor lengths;
+  static AttentionMask Causal() { return {}; }
+};
+
+// Multi-head scaled dot-product attention, flash-style: the [seq, seq] scores
+// are never stored. q, k, v, out: [batch * seq, heads * head_dim]; lse:
+// [batch, heads, seq] (accumulation type), the log-sum-exp of each query's
+// scaled scores, which is all the backward needs besides q, k, v and out.
+void AttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seq_len, int64_t heads,
+                      const AttentionMask& mask, Tensor* out, Tensor* lse);
+void AttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                       const Tensor& lse, int64_t seq_len, int64_t heads, const AttentionMask& mask, Tensor* dq,
+                       Tensor* dk, Tensor* dv);
 
 // Softmax cross-entropy over the first `vocab` columns of logits [rows, padded_vocab]; padded
 // columns never enter the loss and get zero gradient. losses[r] = -log p(targets[r]). When

@@ -5,18 +5,23 @@
 namespace baton {
 namespace {
 template <typename T>
-void Fill(Param* p, uint64_t seed, double std, bool random, double value) {
-  T* v = p->value.data<T>();
-  const uint64_t stream = StreamId(p->name);
-  for (int64_t i = 0; i < p->value.numel(); ++i)
+void Fill(const std::string& name, Tensor* host, uint64_t seed, double std, bool random, double value) {
+  T* v = host->data<T>();
+  const uint64_t stream = StreamId(name);
+  for (int64_t i = 0; i < host->numel(); ++i)
     v[i] = static_cast<T>(random ? std * NormalAt(seed, stream, static_cast<uint64_t>(i)) : value);
 }
 
+// Values are drawn on the host (the same numbers whatever the device), then
+// copied to the parameter's device, and the working copy is refreshed.
 void Dispatch(Param* p, uint64_t seed, double std, bool random, double value) {
-  BATON_CHECK(p->value.device().is_cpu(), "parameters are initialised on the host, then copied");
-  if (p->value.dtype() == DType::kF64) return Fill<double>(p, seed, std, random, value);
-  BATON_CHECK(p->value.dtype() == DType::kF32, "cannot initialise " << p->name << " of " << p->value.Describe());
-  Fill<float>(p, seed, std, random, value);
+  const DType dt = p->value.dtype();
+  BATON_CHECK(dt == DType::kF32 || dt == DType::kF64, "cannot initialise " << p->name << " of " << p->value.Describe());
+  Tensor host = p->value.device().is_cpu() ? p->value : Tensor::Empty(p->value.shape(), dt);
+  if (dt == DType::kF64) Fill<double>(p->name, &host, seed, std, random, value);
+  else Fill<float>(p->name, &host, seed, std, random, value);
+  if (!p->value.device().is_cpu()) p->value.CopyFrom(host);
+  p->RefreshCompute();
 }
 }  // namespace
 

@@ -10,8 +10,8 @@ struct BlockActivations : LayerActivations {
   Norm::Saved ln1, ln2;
   Tensor h1;             // ln1 output: input of qkv
   Tensor q, k, v;        // after RoPE
-  Tensor probs;          // attention probabilities (dropped under selective recompute)
-  Tensor att;            // attention output: input of attn_proj
+  Tensor lse;            // attention's per-query log-sum-exp (flash-style: no probabilities kept)
+  Tensor att;            // attention output: input of attn_proj and of attention's backward
   Tensor h2;             // ln2 output: input of fc
   Tensor f;              // fc output: GELU input
   Tensor g;              // GELU output: input of mlp_proj (dropped under selective recompute)
@@ -63,8 +63,8 @@ Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::uni
     ops::Rope(&a->k, seq, spec_.heads, spec_.rope_style, spec_.rope_base, false);
   }
   a->att = EmptyLike(a->q);
-  a->probs = Tensor::Empty({rows / seq, spec_.heads, seq, seq}, x.dtype(), x.device());
-  ops::CausalAttentionForward(a->q, a->k, a->v, seq, spec_.heads, &a->att, &a->probs);
+  a->lse = Tensor::Empty({rows / seq, spec_.heads, seq}, ops::AccumulationType(x.dtype()), x.device());
+  ops::AttentionForward(a->q, a->k, a->v, seq, spec_.heads, ops::AttentionMask::Causal(), &a->att, &a->lse);
   Tensor x2 = attn_proj_.Forward(a->att);
   ops::Add(x2, x, &x2);
 
@@ -77,9 +77,9 @@ Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::uni
   ops::Add(y, x2, &y);
 
   if (selective_) {
-    // The [batch, heads, seq, seq] probabilities dominate a block's activations
-    // (Korthikanti et al. 2022); recomputing them from q and k is cheap.
-    a->probs = Tensor();
+    // Attention keeps no [seq, seq] probabilities to drop (the fused kernel
+    // recomputes them in backward anyway); the GELU output is the largest
+    // tensor that is cheap to recompute (from f).
     a->g = Tensor();
   }
   if (saved) *saved = std::move(a);
@@ -102,13 +102,9 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
   // Attention half: x2 = x + proj(attn(ln1(x))).
   a->d_att_out = dx2;
   Tensor datt = attn_proj_.BackwardInput(dx2);
-  if (!a->probs.defined()) {  // selective recompute
-    a->probs = Tensor::Empty({a->q.dim(0) / seq, spec_.heads, seq, seq}, a->q.dtype(), a->q.device());
-    Tensor scratch = EmptyLike(a->q);
-    ops::CausalAttentionForward(a->q, a->k, a->v, seq, spec_.heads, &scratch, &a->probs);
-  }
   Tensor dq = EmptyLike(a->q), dk = EmptyLike(a->q), dv = EmptyLike(a->q);
-  ops::CausalAttentionBackward(datt, a->q, a->k, a->v, a->probs, seq, spec_.heads, &dq, &dk, &dv);
+  ops::AttentionBackward(datt, a->q, a->k, a->v, a->att, a->lse, seq, spec_.heads, ops::AttentionMask::Causal(), &dq,
+                         &dk, &dv);
   if (spec_.positions == PositionKind::kRope) {
     ops::Rope(&dq, seq, spec_.heads, spec_.rope_style, spec_.rope_base, true);
     ops::Rope(&dk, seq, spec_.heads, spec_.rope_style, spec_.rope_base, true);
@@ -121,7 +117,7 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
   Tensor dx = ln1_.Backward(dh1, a->ln1);
   ops::Add(dx, dx2, &dx);
   // W needs only the linears' inputs and output gradients (and f, to recompute g).
-  a->probs = a->q = a->k = a->v = Tensor();
+  a->lse = a->q = a->k = a->v = Tensor();
   a->ln1 = a->ln2 = Norm::Saved{};
   return dx;
 }

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <sstream>
 
+#if BATON_CUDA
+#include "optim/cuda/adafactor_update.h"
+#endif
+
 namespace baton {
 namespace {
 
@@ -33,8 +37,8 @@ std::string Str(double v) {
   return os.str();
 }
 
-bool SameLayout(const Tensor& t, const Shape& shape, DType dtype) {
-  return t.defined() && t.shape() == shape && t.dtype() == dtype;
+bool SameLayout(const Tensor& t, const Shape& shape, DType dtype, Device device) {
+  return t.defined() && t.shape() == shape && t.dtype() == dtype && t.device() == device;
 }
 
 // The shapes of a parameter's state tensors and which of them exist.
@@ -64,12 +68,14 @@ StateShapes ShapesOf(const AdafactorOptions& o, const Shape& shape) {
 void CheckState(const AdafactorOptions& o, const Param& p, const AdafactorState& s) {
   const StateShapes want = ShapesOf(o, p.value.shape());
   const DType dt = p.value.dtype();
+  const Device dev = p.value.device();
   BATON_CHECK(s.factored == want.factored, "adafactor state of " << p.name << " has factored=" << s.factored);
   auto check = [&](const Tensor& have, bool needed, const Shape& shape, const char* what) {
     if (!needed) return;
-    BATON_CHECK(SameLayout(have, shape, dt), "adafactor " << what << " of " << p.name << " is "
-                                                          << (have.defined() ? have.Describe() : "undefined")
-                                                          << ", expected " << DTypeName(dt) << ShapeString(shape));
+    BATON_CHECK(SameLayout(have, shape, dt, dev), "adafactor " << what << " of " << p.name << " is "
+                                                               << (have.defined() ? have.Describe() : "undefined")
+                                                               << ", expected " << DTypeName(dt) << ShapeString(shape)
+                                                               << " on " << dev.ToString());
   };
   check(s.row, want.has_row, want.row, "row");
   check(s.col, want.has_row, want.col, "col");
@@ -163,7 +169,65 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
   return stats;
 }
 
+// The update of a parameter that lives on a GPU: the same arithmetic as
+// UpdateTyped, enqueued on the compute stream (optim/cuda/adafactor_update.cu).
+// Per-slice statistics, when `device_stats` is given, land in it as
+// f64 [slices, 3] on the parameter's device: alpha, update_rms, param_rms.
+void UpdateOnDevice(const AdafactorOptions& o, const Layout& l, Param& p, AdafactorState& s, double beta2,
+                    double rate, Tensor* device_stats) {
+#if BATON_CUDA
+  const Device dev = p.value.device();
+  if (device_stats != nullptr) {
+    const Shape shape{l.slices, 3};
+    if (!SameLayout(*device_stats, shape, DType::kF64, dev)) *device_stats = Tensor::Empty(shape, DType::kF64, dev);
+  }
+  if (p.value.numel() == 0) {  // nothing to update; empty slices report zero statistics, as on the CPU
+    if (device_stats != nullptr) device_stats->SetZero();
+    return;
+  }
+  cuda::AdafactorCudaArgs a;
+  a.dtype = p.value.dtype();
+  a.x = p.value.raw();
+  a.g = p.grad.raw();
+  if (l.factored) {
+    a.row = s.row.raw();
+    a.col = s.col.raw();
+  } else {
+    a.full = s.full.raw();
+  }
+  a.momentum = o.beta1 > 0 ? s.momentum.raw() : nullptr;
+  a.slices = l.slices;
+  a.n = l.n;
+  a.m = l.m;
+  a.factored = l.factored;
+  a.beta2 = beta2;
+  a.rate = rate;
+  a.eps1 = o.eps1;
+  a.eps2 = o.eps2;
+  a.clip_threshold = o.clip_threshold;
+  a.beta1 = o.beta1;
+  a.weight_decay = o.weight_decay;
+  a.scale_parameter = o.scale_parameter;
+  a.stats = device_stats != nullptr ? static_cast<double*>(device_stats->raw()) : nullptr;
+  cuda::AdafactorUpdateCuda(a);
+#else
+  (void)o, (void)l, (void)s, (void)beta2, (void)rate, (void)device_stats;
+  BATON_CHECK(false, "parameter " << p.name << " is on " << p.value.device().ToString()
+                                  << " but this build has no CUDA backend (configure with -DBATON_CUDA=ON)");
+#endif
+}
+
 }  // namespace
+
+std::vector<AdafactorSliceStats> AdafactorStatsFromDevice(const Tensor& device_stats) {
+  if (!device_stats.defined()) return {};
+  BATON_CHECK(device_stats.dtype() == DType::kF64 && device_stats.rank() == 2 && device_stats.dim(1) == 3,
+              "adafactor device statistics are f64 [slices, 3], not " << device_stats.Describe());
+  const std::vector<double> v = device_stats.ToDoubles();  // one copy, waits for the GPU
+  std::vector<AdafactorSliceStats> stats(static_cast<size_t>(device_stats.dim(0)));
+  for (size_t i = 0; i < stats.size(); ++i) stats[i] = {v[3 * i], v[3 * i + 1], v[3 * i + 2]};
+  return stats;
+}
 
 Status ValidateAdafactorOptions(const AdafactorOptions& o) {
   auto bad = [](const std::string& field, double v, const char* want) {
@@ -194,30 +258,36 @@ int64_t AdafactorState::bytes() const {
   return total;
 }
 
-AdafactorState NewAdafactorState(const AdafactorOptions& o, const Shape& shape, DType dtype) {
+AdafactorState NewAdafactorState(const AdafactorOptions& o, const Shape& shape, DType dtype, Device device) {
   BATON_CHECK(dtype == DType::kF32 || dtype == DType::kF64,
               "adafactor updates fp32 or fp64 parameters, not " << DTypeName(dtype));
   const StateShapes ss = ShapesOf(o, shape);
+  MemoryScope scope(MemoryCategory::kOptimizer);
   AdafactorState s;
   s.factored = ss.factored;
   if (ss.has_row) {
-    s.row = Tensor::Zeros(ss.row, dtype);
-    s.col = Tensor::Zeros(ss.col, dtype);
+    s.row = Tensor::Zeros(ss.row, dtype, device);
+    s.col = Tensor::Zeros(ss.col, dtype, device);
   }
-  if (ss.has_full) s.full = Tensor::Zeros(ss.full, dtype);
-  if (ss.has_momentum) s.momentum = Tensor::Zeros(ss.full, dtype);
+  if (ss.has_full) s.full = Tensor::Zeros(ss.full, dtype, device);
+  if (ss.has_momentum) s.momentum = Tensor::Zeros(ss.full, dtype, device);
   return s;
 }
 
 std::vector<AdafactorSliceStats> AdafactorUpdate(const AdafactorOptions& o, Param& p, AdafactorState& s,
-                                                 int64_t step, double rate) {
+                                                 int64_t step, double rate, Tensor* device_stats) {
   BATON_CHECK(step >= 1, "adafactor step is 1-based, got " << step);
   BATON_CHECK(std::isfinite(rate) && rate >= 0, "adafactor rate " << rate << " for " << p.name);
-  BATON_CHECK(p.grad.defined() && p.grad.shape() == p.value.shape() && p.grad.dtype() == p.value.dtype(),
+  BATON_CHECK(p.grad.defined() && p.grad.shape() == p.value.shape() && p.grad.dtype() == p.value.dtype() &&
+                  p.grad.device() == p.value.device(),
               "gradient of " << p.name << " does not match " << p.value.Describe());
   CheckState(o, p, s);
   const Layout l = LayoutOf(o, p.value.shape());
   const double beta2 = 1.0 - std::pow(static_cast<double>(step), -o.decay_exponent);
+  if (!p.value.device().is_cpu()) {
+    UpdateOnDevice(o, l, p, s, beta2, rate, device_stats);
+    return {};
+  }
   if (p.value.dtype() == DType::kF64) return UpdateTyped<double>(o, l, p, s, beta2, rate);
   return UpdateTyped<float>(o, l, p, s, beta2, rate);
 }
@@ -232,12 +302,24 @@ void Adafactor::AddParams(const std::vector<Param*>& params) {
     BATON_CHECK(p != nullptr, "null parameter");
     BATON_CHECK(index_.count(p->name) == 0, "parameter " << p->name << " added twice");
     index_[p->name] = entries_.size();
-    entries_.push_back({p, NewAdafactorState(options_, p->value.shape(), p->value.dtype()), {}});
+    Entry e;
+    e.param = p;
+    e.state = NewAdafactorState(options_, p->value.shape(), p->value.dtype(), p->value.device());
+    entries_.push_back(std::move(e));
   }
 }
 
 void Adafactor::Step(int64_t step, double rate) {
-  for (Entry& e : entries_) e.stats = AdafactorUpdate(options_, *e.param, e.state, step, rate);
+  for (Entry& e : entries_) {
+    if (e.param->value.device().is_cpu()) {
+      e.stats = AdafactorUpdate(options_, *e.param, e.state, step, rate);
+      e.stats_on_device = false;
+    } else {  // statistics stay on the GPU until last_stats asks for them
+      AdafactorUpdate(options_, *e.param, e.state, step, rate, &e.device_stats);
+      e.stats.clear();
+      e.stats_on_device = true;
+    }
+  }
 }
 
 int64_t Adafactor::StateBytes() const {
@@ -259,7 +341,12 @@ AdafactorState& Adafactor::mutable_state(const std::string& name) {
 }
 
 const std::vector<AdafactorSliceStats>& Adafactor::last_stats(const std::string& name) const {
-  return Find(name).stats;
+  const Entry& e = Find(name);
+  if (e.stats_on_device) {
+    e.stats = AdafactorStatsFromDevice(e.device_stats);
+    e.stats_on_device = false;
+  }
+  return e.stats;
 }
 
 std::vector<std::string> Adafactor::param_names() const {

@@ -18,9 +18,16 @@
 // its own RMS(U) and RMS(X), so a stacked [L, n, m] tensor updates exactly like
 // L separate [n, m] tensors.
 //
-// Parameters may be fp32 or fp64; state tensors have the parameter's dtype.
-// Reductions accumulate in double in a fixed order, so results are bitwise
-// reproducible.
+// Parameters may be fp32 or fp64; state tensors have the parameter's dtype
+// and live on the parameter's device. Reductions accumulate in double in a
+// fixed order, so results are bitwise reproducible.
+//
+// GPU parameters (value, grad and state on a CUDA device) are updated by
+// optim/cuda/adafactor_update.cu in a CUDA build (a CPU-only build aborts with
+// a message): the same arithmetic, enqueued on the compute stream without
+// waiting for the GPU. The sums run in another (fixed) order than the CPU's
+// loops, so the results agree with the CPU within the rounding of the stored
+// values rather than bit for bit; two GPU runs agree bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -57,9 +64,11 @@ struct AdafactorState {            // per parameter; tensors have the parameter'
   int64_t bytes() const;
 };
 
-// Zero state for a parameter of this shape and dtype (what AddParams creates;
-// checkpoint loaders use it to know the layout to fill).
-AdafactorState NewAdafactorState(const AdafactorOptions& options, const Shape& shape, DType dtype);
+// Zero state for a parameter of this shape and dtype on `device` (what
+// AddParams creates, on the parameter's device; checkpoint loaders use it to
+// know the layout to fill). Counted as optimizer memory.
+AdafactorState NewAdafactorState(const AdafactorOptions& options, const Shape& shape, DType dtype,
+                                 Device device = Device::CPU());
 
 // What one [n, m] slice (or a whole vector) saw in an update, for logs and tests.
 struct AdafactorSliceStats {
@@ -71,8 +80,17 @@ struct AdafactorSliceStats {
 // One update of one parameter from its .grad; returns one entry per slice
 // (a single entry unless the parameter is stacked). The building block of
 // Adafactor::Step, usable on its own when parameters are sharded by tensor.
+// GPU parameter: returns an empty vector (the statistics would cost a wait for
+// the GPU); when `device_stats` is given, it is (re)allocated as needed and
+// receives them as f64 [slices, 3] on the GPU (alpha, update_rms, param_rms
+// per slice), for AdafactorStatsFromDevice later. Ignored for CPU parameters.
 std::vector<AdafactorSliceStats> AdafactorUpdate(const AdafactorOptions& options, Param& param,
-                                                 AdafactorState& state, int64_t step, double rate);
+                                                 AdafactorState& state, int64_t step, double rate,
+                                                 Tensor* device_stats = nullptr);
+
+// The statistics AdafactorUpdate left in `device_stats` (one device-to-host
+// copy, which waits for the GPU); empty for an undefined tensor.
+std::vector<AdafactorSliceStats> AdafactorStatsFromDevice(const Tensor& device_stats);
 
 class Adafactor {
  public:
@@ -92,14 +110,19 @@ class Adafactor {
   const AdafactorState& state(const std::string& param_name) const;
   AdafactorState& mutable_state(const std::string& param_name);  // checkpoints/growth will set it
   // Per-slice statistics of the parameter's latest update (empty before the first).
+  // GPU parameters: Step leaves them on the GPU; the first call after a Step
+  // copies them to the host (one small copy that waits for the GPU), later calls
+  // return that copy. Not thread-safe (it fills a cache).
   const std::vector<AdafactorSliceStats>& last_stats(const std::string& param_name) const;
   std::vector<std::string> param_names() const;  // in the order added
 
  private:
   struct Entry {
-    Param* param;
+    Param* param = nullptr;
     AdafactorState state;
-    std::vector<AdafactorSliceStats> stats;
+    mutable std::vector<AdafactorSliceStats> stats;  // host copy (filled lazily for GPU parameters)
+    Tensor device_stats;                             // GPU parameters: f64 [slices, 3] on the device
+    mutable bool stats_on_device = false;            // device_stats is newer than stats
   };
   const Entry& Find(const std::string& name) const;
 

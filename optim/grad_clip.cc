@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "layers/ops.h"
+
 namespace baton {
 namespace {
 
@@ -27,12 +29,28 @@ void CheckGrad(const Param* p) {
 
 }  // namespace
 
+// Host gradients are summed here, in element order; device gradients by
+// ops::SumsOfSquares, all of them in one call (one wait for the GPU), each in
+// the fixed order of the device kernel.
 std::vector<double> SquaredGradNorms(const std::vector<Param*>& params) {
-  std::vector<double> out;
-  out.reserve(params.size());
-  for (const Param* p : params) {
+  std::vector<double> out(params.size(), 0.0);
+  std::vector<const Tensor*> device_grads;
+  std::vector<size_t> device_index;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Param* p = params[i];
     CheckGrad(p);
-    out.push_back(p->grad.dtype() == DType::kF64 ? SumSquares<double>(p->grad) : SumSquares<float>(p->grad));
+    if (!p->grad.device().is_cpu()) {
+      device_grads.push_back(&p->grad);
+      device_index.push_back(i);
+      continue;
+    }
+    out[i] = p->grad.dtype() == DType::kF64 ? SumSquares<double>(p->grad) : SumSquares<float>(p->grad);
+  }
+  if (!device_grads.empty()) {
+    const std::vector<double> sums = ops::SumsOfSquares(device_grads);
+    BATON_CHECK(sums.size() == device_grads.size(),
+                "SumsOfSquares returned " << sums.size() << " sums for " << device_grads.size() << " tensors");
+    for (size_t k = 0; k < sums.size(); ++k) out[device_index[k]] = sums[k];
   }
   return out;
 }
@@ -46,8 +64,14 @@ double SquaredGradNorm(const std::vector<Param*>& params) {
 void ScaleGrads(const std::vector<Param*>& params, double factor) {
   for (const Param* p : params) {
     CheckGrad(p);
-    if (p->grad.dtype() == DType::kF64) Scale<double>(p->grad, factor);
-    else Scale<float>(p->grad, factor);
+    if (!p->grad.device().is_cpu()) {
+      Tensor grad = p->grad;  // shares the buffer
+      ops::Scale(factor, &grad);
+    } else if (p->grad.dtype() == DType::kF64) {
+      Scale<double>(p->grad, factor);
+    } else {
+      Scale<float>(p->grad, factor);
+    }
   }
 }
 

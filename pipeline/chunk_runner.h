@@ -3,8 +3,9 @@
 // keeping each in-flight micro-batch's activations as the recompute policy
 // says:
 //   none       every layer keeps what its backward needs
-//   selective  blocks drop attention probabilities and the GELU output and
-//              recompute them in backward (Layer::SetSelectiveRecompute)
+//   selective  blocks drop the GELU output and recompute it in backward
+//              (Layer::SetSelectiveRecompute); attention is fused and keeps
+//              only its log-sum-exp under every policy
 //   full       only each layer's input is kept; backward re-runs the layer's
 //              forward first (the loss layer is never re-run: loss_head.h)
 // All three give bitwise-identical gradients. With B and W split (zero-bubble

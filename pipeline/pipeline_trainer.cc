@@ -5,6 +5,7 @@
 
 #include "layers/ops.h"
 #include "optim/grad_clip.h"
+#include "runtime/op_profile.h"
 #include "runtime/timer.h"
 
 namespace baton {
@@ -21,16 +22,18 @@ PipelineTrainer::PipelineTrainer(const ModelSpec& spec, uint64_t seed, const Sta
   std::vector<ChunkRunner*> runners;
   for (int v = 0; v < layout.virtual_stages; ++v) {
     auto [first, last] = layout.chunks[layout.global_chunk(rank_, v)];
-    models_.push_back(Model::Build(spec, seed, DType::kF32, Device::CPU(), first, last));
+    models_.push_back(Model::Build(spec, seed, ComputeTypeFor(options.device), options.device, first, last));
   }
   for (Model& m : models_) {
     std::vector<Layer*> layers;
     for (const auto& l : m.layers()) layers.push_back(l.get());
     runners_.push_back(std::make_unique<ChunkRunner>(layers, options.recompute));
     runners.push_back(runners_.back().get());
+    MemoryScope scope(MemoryCategory::kOptimizer);
     optimizers_.push_back(std::make_unique<ShardedAdafactor>(adafactor, m.params(), replicas));
   }
-  executor_ = std::make_unique<StageExecutor>(&schedule_, rank_, runners, pipe, spec.hidden, DType::kF32);
+  executor_ = std::make_unique<StageExecutor>(&schedule_, rank_, runners, pipe, spec.hidden,
+                                              ComputeTypeFor(options.device), options.device);
 }
 
 std::vector<Param*> PipelineTrainer::params() const {
@@ -68,7 +71,7 @@ Status PipelineTrainer::SumTiedTableGradient() {
   if (!mine) return Status::OK();
   // emb + head on both ends: IEEE addition commutes, so both get the same bits.
   const int peer = emb ? layout_.rank_of_chunk(layout_.num_chunks() - 1) : layout_.rank_of_chunk(0);
-  Tensor theirs = Tensor::Empty(mine->grad.shape(), mine->grad.dtype());
+  Tensor theirs = Tensor::Empty(mine->grad.shape(), mine->grad.dtype(), mine->grad.device());
   BATON_RETURN_IF_ERROR(pipe_->Exchange({P2POp::Send(peer, 0, mine->grad), P2POp::Recv(peer, 0, theirs)}));
   ops::Axpy(1.0, theirs, &mine->grad);
   return Status::OK();
@@ -110,17 +113,28 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   int64_t tokens = 0;
   for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
   tokens *= num_replicas_;  // every replica takes the same number of equal micro-batches
-  for (MicroBatch& mb : micro_batches) mb.loss_scale = 1.0 / static_cast<double>(tokens);
+  for (MicroBatch& mb : micro_batches) {
+    mb = OnDevice(mb, options_.device);
+    mb.loss_scale = 1.0 / static_cast<double>(tokens);
+  }
   const std::vector<Param*> all = params();
   for (Param* p : all) p->grad.SetZero();
 
-  Allocator& memory = AllocatorFor(Device::CPU());
+  Allocator& memory = AllocatorFor(options_.device);
   const int64_t bytes_before = memory.Stats().current_bytes;
   memory.ResetPeak();
-  BATON_ASSIGN_OR_RETURN(double loss_sum, executor_->RunStep(micro_batches));
+  double loss_sum = 0;
+  {
+    MemoryScope scope(MemoryCategory::kActivations);
+    OpProfile::Scope phase("phase: forward and backward");
+    BATON_ASSIGN_OR_RETURN(loss_sum, executor_->RunStep(micro_batches));
+  }
   const int64_t activation_peak = memory.Stats().peak_bytes - bytes_before;  // forward and backward only
-  BATON_RETURN_IF_ERROR(SumTiedTableGradient());
-  for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->ReduceGradients());
+  {
+    OpProfile::Scope phase("phase: gradient reduction");
+    BATON_RETURN_IF_ERROR(SumTiedTableGradient());
+    for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->ReduceGradients());
+  }
 
   StepMetrics m;
   m.step = step;
@@ -130,10 +144,22 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
   if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&loss));
   m.loss = loss[0] / static_cast<double>(tokens);
-  BATON_ASSIGN_OR_RETURN(double squared_norm, GlobalSquaredGradNorm());
-  m.grad_norm = std::sqrt(squared_norm);
-  BATON_ASSIGN_OR_RETURN(m.lr, FinishStepGradients(m, options_, all));
-  for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->Step(step, m.lr));
+  {
+    OpProfile::Scope phase("phase: gradient norm and clipping");
+    BATON_ASSIGN_OR_RETURN(double squared_norm, GlobalSquaredGradNorm());
+    m.grad_norm = std::sqrt(squared_norm);
+    BATON_ASSIGN_OR_RETURN(m.lr, FinishStepGradients(m, options_, all));
+  }
+  {
+    OpProfile::Scope phase("phase: optimizer");
+    for (auto& o : optimizers_) BATON_RETURN_IF_ERROR(o->Step(step, m.lr));
+  }
+  {
+    OpProfile::Scope phase("phase: bf16 weight copies");
+    RefreshComputeCopies(all);
+  }
+  m.memory = memory.Stats();
+  SynchronizeDevice(options_.device);  // the step's time includes the device's work
   m.seconds = timer.Seconds();
   return m;
 }
@@ -145,7 +171,7 @@ Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_ba
   const int chunks = layout_.num_chunks();
   const int replica = replicas_ ? replicas_->rank() : 0;
   for (size_t i = 0; i < micro_batches.size(); ++i) {
-    const MicroBatch& mb = micro_batches[i];
+    const MicroBatch mb = OnDevice(micro_batches[i], options_.device);
     tokens += mb.tokens.numel();
     if (static_cast<int>(i % num_replicas_) != replica) continue;  // replicas split the batches
     Tensor x;
@@ -153,7 +179,7 @@ Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_ba
       const int owner = layout_.rank_of_chunk(c);
       const int prev_owner = c > 0 ? layout_.rank_of_chunk(c - 1) : owner;
       if (owner == rank_ && prev_owner != rank_) {
-        x = Tensor::Empty({mb.tokens.numel(), spec_.hidden}, DType::kF32);
+        x = Tensor::Empty({mb.tokens.numel(), spec_.hidden}, ComputeTypeFor(options_.device), options_.device);
         BATON_RETURN_IF_ERROR(pipe_->Exchange({P2POp::Recv(prev_owner, 1, x)}));
       }
       if (owner == rank_) x = runners_[c / layout_.stages]->Evaluate(mb, x);

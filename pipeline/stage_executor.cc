@@ -3,8 +3,9 @@
 namespace baton {
 
 StageExecutor::StageExecutor(const PipelineSchedule* schedule, int rank, std::vector<ChunkRunner*> chunks,
-                             Transport* pipe, int64_t hidden, DType dtype)
-    : schedule_(schedule), rank_(rank), chunks_(std::move(chunks)), pipe_(pipe), hidden_(hidden), dtype_(dtype) {
+                             Transport* pipe, int64_t hidden, DType dtype, Device device)
+    : schedule_(schedule), rank_(rank), chunks_(std::move(chunks)), pipe_(pipe), hidden_(hidden), dtype_(dtype),
+      device_(device) {
   const Status tags = CheckScheduleTags(*schedule, *pipe);
   BATON_CHECK(tags.ok(), tags.message());
   BATON_CHECK(static_cast<int>(chunks_.size()) == schedule->virtual_stages,
@@ -71,7 +72,7 @@ Status StageExecutor::RunCommunication(size_t begin, size_t end, const std::vect
         const bool grad = a.kind == ActionKind::kRecvGrad;
         if (a.peer == rank_) break;  // already handed over by our own send
         BATON_ASSIGN_OR_RETURN(int tag, Tag(grad, a.microbatch, Global(a.chunk)));
-        Tensor t = Tensor::Empty({mb.tokens.numel(), hidden_}, dtype_);
+        Tensor t = Tensor::Empty({mb.tokens.numel(), hidden_}, dtype_, device_);
         recvs.push_back(P2POp::Recv(a.peer, tag, t));
         received.push_back({key, grad});
         break;

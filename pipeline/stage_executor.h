@@ -32,7 +32,7 @@ class StageExecutor {
   // chunks[v] runs local chunk v of pipeline rank `rank`; `pipe` is the pipeline group
   // (its rank() is `rank`). Activations are [batch*seq, hidden] tensors of `dtype`.
   StageExecutor(const PipelineSchedule* schedule, int rank, std::vector<ChunkRunner*> chunks, Transport* pipe,
-                int64_t hidden, DType dtype);
+                int64_t hidden, DType dtype, Device device = Device::CPU());
 
   // Runs every action before the optimizer step on `micro_batches` (indexed by the
   // schedule's micro-batch ids). Returns the sum of the token losses this rank
@@ -56,6 +56,7 @@ class StageExecutor {
   Transport* pipe_;
   int64_t hidden_;
   DType dtype_;
+  Device device_;
   // Per step: outputs waiting to be sent, inputs received and waiting to be used.
   std::map<Key, Tensor> activation_out_, activation_in_, grad_out_, grad_in_;
   std::vector<int64_t> pending_sends_;

@@ -20,6 +20,19 @@ Result<double> FinishStepGradients(const StepMetrics& m, const TrainerOptions& o
   return LearningRateAt(options.lr, m.step);
 }
 
+DType ComputeTypeFor(Device device) { return device.is_cpu() ? DType::kF32 : DType::kBF16; }
+
+MicroBatch OnDevice(const MicroBatch& mb, Device device) {
+  MicroBatch out = mb;
+  out.tokens = mb.tokens.To(device);
+  out.targets = mb.targets.To(device);
+  return out;
+}
+
+void RefreshComputeCopies(const std::vector<Param*>& params) {
+  for (Param* p : params) p->RefreshCompute();
+}
+
 namespace {
 std::vector<Layer*> LayerPointers(const Model& model) {
   std::vector<Layer*> out;
@@ -38,15 +51,18 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
   for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
   for (Param* p : params_) p->grad.SetZero();
 
-  Allocator& memory = AllocatorFor(Device::CPU());
+  Allocator& memory = AllocatorFor(options_.device);
   const int64_t bytes_before = memory.Stats().current_bytes;
   memory.ResetPeak();
   double loss_sum = 0;
-  for (size_t i = 0; i < micro_batches.size(); ++i) {
-    MicroBatch& mb = micro_batches[i];
-    mb.loss_scale = 1.0 / static_cast<double>(tokens);
-    loss_sum += runner_.Forward(static_cast<int>(i), mb, Tensor()).data<double>()[0];
-    runner_.Backward(static_cast<int>(i), mb, Tensor());
+  {
+    MemoryScope scope(MemoryCategory::kActivations);
+    for (size_t i = 0; i < micro_batches.size(); ++i) {
+      MicroBatch mb = OnDevice(micro_batches[i], options_.device);
+      mb.loss_scale = 1.0 / static_cast<double>(tokens);
+      loss_sum += runner_.Forward(static_cast<int>(i), mb, Tensor()).data<double>()[0];
+      runner_.Backward(static_cast<int>(i), mb, Tensor());
+    }
   }
 
   model_->FoldTiedGradients();
@@ -59,6 +75,9 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
   m.grad_norm = std::sqrt(SquaredGradNorm(params_));
   BATON_ASSIGN_OR_RETURN(m.lr, FinishStepGradients(m, options_, params_));
   optimizer_->Step(step, m.lr);
+  RefreshComputeCopies(params_);
+  m.memory = memory.Stats();
+  SynchronizeDevice(options_.device);  // the step's time includes the device's work
   m.seconds = timer.Seconds();
   return m;
 }
@@ -66,7 +85,8 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
 double Trainer::Evaluate(const std::vector<MicroBatch>& micro_batches) const {
   double loss_sum = 0;
   int64_t tokens = 0;
-  for (const MicroBatch& mb : micro_batches) {
+  for (const MicroBatch& host_mb : micro_batches) {
+    const MicroBatch mb = OnDevice(host_mb, options_.device);
     Tensor x;
     for (const auto& layer : model_->layers()) x = layer->Forward(mb, x, nullptr);
     loss_sum += x.data<double>()[0];

@@ -20,7 +20,17 @@ struct TrainerOptions {
   LrScheduleOptions lr;
   double clip_grad_norm = 0;  // 0 = off
   RecomputePolicy recompute = RecomputePolicy::kNone;
+  // Where the layers compute: the CPU (the fp32 reference) or this process's GPU
+  // (bf16 compute; fp32 master weights, gradients and optimizer state).
+  Device device = Device::CPU();
 };
+
+// The activation dtype on a device: f32 on the CPU, bf16 on a GPU.
+DType ComputeTypeFor(Device device);
+// The micro-batch with its token ids on `device`.
+MicroBatch OnDevice(const MicroBatch& mb, Device device);
+// Refreshes every parameter's working copy from its master values (after an update or a load).
+void RefreshComputeCopies(const std::vector<Param*>& params);
 
 struct StepMetrics {
   int64_t step = 0;
@@ -29,9 +39,12 @@ struct StepMetrics {
   double grad_norm = 0;   // global gradient norm before clipping
   int64_t tokens = 0;
   double seconds = 0;
-  // Host bytes allocated during the step above what was allocated before it: the
-  // activations (and gradient temporaries) of the forward and backward passes.
+  // Bytes allocated on the compute device during the forward and backward passes
+  // above what was allocated before them: activations and gradient temporaries.
   int64_t peak_activation_bytes = 0;
+  // The compute device's memory at the end of the step: current bytes per category,
+  // and peaks (total and per category) over the step.
+  MemoryStats memory;
 };
 
 // The end of every training step, whatever runs the passes: refuses a non-finite

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace baton {
@@ -28,6 +29,22 @@ inline const char* DTypeName(DType t) {
     case DType::kU16: return "u16";
   }
   return "?";
+}
+
+// bf16 is the top half of an fp32; host conversions for tests, checkpoints and
+// the CPU side of conversions. To bf16 rounds to nearest even (NaN stays NaN).
+inline float Bf16ToFloat(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+inline uint16_t FloatToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu)) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
 }
 
 template <typename T> constexpr DType DTypeOf();

@@ -35,6 +35,12 @@ MpiWorld& MpiWorld::Init(int* argc, char*** argv) {
   int len = 0;
   CheckMpi(MPI_Get_processor_name(name, &len), "MPI_Get_processor_name");
   g_world->host_.assign(name, static_cast<size_t>(len));
+  MPI_Comm node;
+  CheckMpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_world->rank_, MPI_INFO_NULL, &node),
+           "MPI_Comm_split_type");
+  CheckMpi(MPI_Comm_rank(node, &g_world->local_rank_), "MPI_Comm_rank (node)");
+  CheckMpi(MPI_Comm_size(node, &g_world->local_size_), "MPI_Comm_size (node)");
+  CheckMpi(MPI_Comm_free(&node), "MPI_Comm_free");
   SetLogIdentity(g_world->rank_, g_world->size_, g_world->host_);
   return *g_world;
 }

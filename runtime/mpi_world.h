@@ -18,6 +18,10 @@ class MpiWorld {
   int rank() const { return rank_; }
   int size() const { return size_; }
   const std::string& host() const { return host_; }
+  // This rank's index among the ranks of its node (from MPI's shared-memory
+  // communicator): which GPU it uses, one rank per GPU.
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
 
   // Ends the whole job with `code` after printing `status` on this rank.
   [[noreturn]] void Abort(const Status& status, int code = 1) const;
@@ -26,7 +30,7 @@ class MpiWorld {
 
  private:
   MpiWorld() = default;
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   std::string host_;
 };
 

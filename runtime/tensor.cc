@@ -55,26 +55,33 @@ Tensor Tensor::Clone() const {
   return t;
 }
 
-void Tensor::SetZero() {
-  BATON_CHECK(device_.is_cpu(), "SetZero on " << device_.ToString() << " is done by the device backend");
-  std::memset(raw(), 0, nbytes());
+Tensor Tensor::To(Device device) const {
+  if (device == device_) return *this;
+  Tensor t = Empty(shape_, dtype_, device);
+  t.CopyFrom(*this);
+  return t;
 }
 
+void Tensor::SetZero() { ZeroBytes(raw(), device_, nbytes()); }
+
 void Tensor::CopyFrom(const Tensor& src) {
-  BATON_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_,
-              "copy " << src.Describe() << " into " << Describe());
-  BATON_CHECK(device_.is_cpu() && src.device_.is_cpu(), "device copies are done by the device backend");
-  std::memcpy(raw(), src.raw(), nbytes());
+  BATON_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy " << src.Describe() << " into " << Describe());
+  CopyBytes(raw(), device_, src.raw(), src.device_, nbytes());
 }
 
 std::vector<double> Tensor::ToDoubles() const {
+  if (!device_.is_cpu()) return To(Device::CPU()).ToDoubles();
   std::vector<double> out(static_cast<size_t>(numel()));
   switch (dtype_) {
     case DType::kF32: { const float* p = data<float>(); for (size_t i = 0; i < out.size(); ++i) out[i] = p[i]; break; }
     case DType::kF64: { const double* p = data<double>(); for (size_t i = 0; i < out.size(); ++i) out[i] = p[i]; break; }
     case DType::kI32: { const int32_t* p = data<int32_t>(); for (size_t i = 0; i < out.size(); ++i) out[i] = p[i]; break; }
     case DType::kU16: { const uint16_t* p = data<uint16_t>(); for (size_t i = 0; i < out.size(); ++i) out[i] = p[i]; break; }
-    case DType::kBF16: BATON_CHECK(false, "bf16 host conversion is not available yet");
+    case DType::kBF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(raw());
+      for (size_t i = 0; i < out.size(); ++i) out[i] = Bf16ToFloat(p[i]);
+      break;
+    }
   }
   return out;
 }

@@ -53,10 +53,12 @@ class Tensor {
   Tensor Rows(int64_t begin, int64_t end) const;
   // A new tensor with the same contents.
   Tensor Clone() const;
+  // A copy on another device (this tensor itself when it is already there).
+  Tensor To(Device device) const;
   void SetZero();
   // Copies `src` (same shape and dtype) into this tensor.
   void CopyFrom(const Tensor& src);
-  // Host copy as double, whatever the dtype (tests, checkpoints, reports).
+  // Host copy as double, whatever the dtype and device (tests, checkpoints, reports).
   std::vector<double> ToDoubles() const;
   std::string Describe() const;  // "f32[4, 128] on cpu"
 

@@ -1,9 +1,12 @@
-// Causal multi-head attention, the reference version: the [seq, seq]
-// probabilities of every (batch, head) are materialised and saved for backward.
-// Each (batch, head) is independent, so they run in parallel deterministically.
+// Multi-head attention under the prefix/padding mask of ops::AttentionForward,
+// the reference version: every sum accumulates in double, and nothing of size
+// [seq, seq] is kept: the backward recomputes each probability from q, k and
+// the saved log-sum-exp, as the fused GPU kernels do. Each (batch, head) is
+// independent and writes its own rows, so they run in parallel and the results
+// are bitwise the same for any thread count.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "layers/cpu/kernels.h"
@@ -15,93 +18,109 @@ template <typename T>
 inline T* Row(T* base, int64_t b, int64_t i, int64_t h, int64_t seq, int64_t heads, int64_t head_dim) {
   return base + ((b * seq + i) * heads + h) * head_dim;
 }
+
+// The mask of one example: key j is visible from query i iff j < len && (j <= i || j < pre).
+struct ExampleMask {
+  int64_t len, pre;
+  ExampleMask(int64_t b, int64_t seq, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths)
+      : len(lengths ? std::clamp<int64_t>(lengths[b], 0, seq) : seq),
+        pre(std::clamp<int64_t>(prefix_lengths ? prefix_lengths[b] : prefix, 0, seq)) {}
+  bool Visible(int64_t i, int64_t j) const { return j < len && (j <= i || j < pre); }
+};
+
+template <typename T>
+double DotD(const T* a, const T* b, int64_t n) {
+  double s = 0;
+  for (int64_t d = 0; d < n; ++d) s += static_cast<double>(a[d]) * static_cast<double>(b[d]);
+  return s;
+}
 }  // namespace
 
 template <typename T>
-void CausalAttentionForward(const T* q, const T* k, const T* v, T* out, T* probs, int64_t batch, int64_t seq,
-                            int64_t heads, int64_t head_dim) {
+void AttentionForward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < batch * heads; ++bh) {
     const int64_t b = bh / heads, h = bh % heads;
-    T* p = probs + bh * seq * seq;
+    const ExampleMask mask(b, seq, prefix, prefix_lengths, lengths);
+    std::vector<double> s(seq), o(head_dim);
     for (int64_t i = 0; i < seq; ++i) {
       const T* qi = Row(q, b, i, h, seq, heads, head_dim);
-      T* pi = p + i * seq;
-      double mx = -INFINITY;
-      for (int64_t j = 0; j <= i; ++j) {
-        const T* kj = Row(k, b, j, h, seq, heads, head_dim);
-        double s = 0;
-        for (int64_t d = 0; d < head_dim; ++d) s += static_cast<double>(qi[d]) * kj[d];
-        pi[j] = static_cast<T>(s * scale);
-        mx = std::max(mx, static_cast<double>(pi[j]));
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < seq; ++j) {
+        if (!mask.Visible(i, j)) continue;
+        s[j] = scale * DotD(qi, Row(k, b, j, h, seq, heads, head_dim), head_dim);
+        mx = std::max(mx, s[j]);
       }
       double sum = 0;
-      for (int64_t j = 0; j <= i; ++j) {
-        double e = std::exp(pi[j] - mx);
-        pi[j] = static_cast<T>(e);
+      std::fill(o.begin(), o.end(), 0.0);
+      for (int64_t j = 0; j < seq; ++j) {
+        if (!mask.Visible(i, j)) continue;
+        const double e = std::exp(s[j] - mx);
         sum += e;
-      }
-      for (int64_t j = 0; j <= i; ++j) pi[j] = static_cast<T>(pi[j] / sum);
-      for (int64_t j = i + 1; j < seq; ++j) pi[j] = T(0);
-      T* oi = Row(out, b, i, h, seq, heads, head_dim);
-      for (int64_t d = 0; d < head_dim; ++d) oi[d] = T(0);
-      for (int64_t j = 0; j <= i; ++j) {
         const T* vj = Row(v, b, j, h, seq, heads, head_dim);
-        for (int64_t d = 0; d < head_dim; ++d) oi[d] += pi[j] * vj[d];
+        for (int64_t d = 0; d < head_dim; ++d) o[d] += e * static_cast<double>(vj[d]);
       }
+      // A row that sees no key (length 0, which callers never pass) gets 0 and lse -inf.
+      T* oi = Row(out, b, i, h, seq, heads, head_dim);
+      for (int64_t d = 0; d < head_dim; ++d) oi[d] = static_cast<T>(sum > 0 ? o[d] / sum : 0.0);
+      lse[bh * seq + i] = static_cast<T>(sum > 0 ? mx + std::log(sum) : -std::numeric_limits<double>::infinity());
     }
   }
 }
 
+// P = exp(scale q.k - lse), D_i = dout_i . out_i, dV = P^T dout, dP = dout V^T,
+// dS = P (dP - D), dQ = scale dS K, dK = scale dS^T Q.
 template <typename T>
-void CausalAttentionBackward(const T* dout, const T* q, const T* k, const T* v, const T* probs, T* dq, T* dk, T* dv,
-                             int64_t batch, int64_t seq, int64_t heads, int64_t head_dim) {
+void AttentionBackward(const T* dout, const T* q, const T* k, const T* v, const T* out, const T* lse, T* dq, T* dk,
+                       T* dv, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix,
+                       const int32_t* prefix_lengths, const int32_t* lengths) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < batch * heads; ++bh) {
     const int64_t b = bh / heads, h = bh % heads;
-    const T* p = probs + bh * seq * seq;
+    const ExampleMask mask(b, seq, prefix, prefix_lengths, lengths);
+    std::vector<double> dk_acc(seq * head_dim, 0.0), dv_acc(seq * head_dim, 0.0), dq_acc(head_dim);
     for (int64_t i = 0; i < seq; ++i) {
-      std::memset(Row(dq, b, i, h, seq, heads, head_dim), 0, head_dim * sizeof(T));
-      std::memset(Row(dk, b, i, h, seq, heads, head_dim), 0, head_dim * sizeof(T));
-      std::memset(Row(dv, b, i, h, seq, heads, head_dim), 0, head_dim * sizeof(T));
-    }
-    std::vector<double> dp(seq);
-    for (int64_t i = 0; i < seq; ++i) {
-      const T* pi = p + i * seq;
-      const T* doi = Row(dout, b, i, h, seq, heads, head_dim);
       const T* qi = Row(q, b, i, h, seq, heads, head_dim);
-      T* dqi = Row(dq, b, i, h, seq, heads, head_dim);
-      // dP_ij = dout_i . v_j ; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij)
-      double dot = 0;
-      for (int64_t j = 0; j <= i; ++j) {
-        const T* vj = Row(v, b, j, h, seq, heads, head_dim);
-        double s = 0;
-        for (int64_t d = 0; d < head_dim; ++d) s += static_cast<double>(doi[d]) * vj[d];
-        dp[j] = s;
-        dot += s * pi[j];
-      }
-      for (int64_t j = 0; j <= i; ++j) {
-        const double ds = pi[j] * (dp[j] - dot) * scale;
+      const T* doi = Row(dout, b, i, h, seq, heads, head_dim);
+      const double delta = DotD(doi, Row(out, b, i, h, seq, heads, head_dim), head_dim);
+      const double lse_i = lse[bh * seq + i];
+      std::fill(dq_acc.begin(), dq_acc.end(), 0.0);
+      for (int64_t j = 0; j < seq; ++j) {
+        if (!mask.Visible(i, j)) continue;
         const T* kj = Row(k, b, j, h, seq, heads, head_dim);
-        T* dkj = Row(dk, b, j, h, seq, heads, head_dim);
-        T* dvj = Row(dv, b, j, h, seq, heads, head_dim);
+        const T* vj = Row(v, b, j, h, seq, heads, head_dim);
+        const double p = std::exp(scale * DotD(qi, kj, head_dim) - lse_i);
+        const double ds = p * (DotD(doi, vj, head_dim) - delta);
+        double* dkj = &dk_acc[j * head_dim];
+        double* dvj = &dv_acc[j * head_dim];
         for (int64_t d = 0; d < head_dim; ++d) {
-          dqi[d] += static_cast<T>(ds * kj[d]);
-          dkj[d] += static_cast<T>(ds * qi[d]);
-          dvj[d] += pi[j] * doi[d];
+          dq_acc[d] += ds * static_cast<double>(kj[d]);
+          dkj[d] += ds * static_cast<double>(qi[d]);
+          dvj[d] += p * static_cast<double>(doi[d]);
         }
+      }
+      T* dqi = Row(dq, b, i, h, seq, heads, head_dim);
+      for (int64_t d = 0; d < head_dim; ++d) dqi[d] = static_cast<T>(scale * dq_acc[d]);
+    }
+    for (int64_t j = 0; j < seq; ++j) {
+      T* dkj = Row(dk, b, j, h, seq, heads, head_dim);
+      T* dvj = Row(dv, b, j, h, seq, heads, head_dim);
+      for (int64_t d = 0; d < head_dim; ++d) {
+        dkj[d] = static_cast<T>(scale * dk_acc[j * head_dim + d]);
+        dvj[d] = static_cast<T>(dv_acc[j * head_dim + d]);
       }
     }
   }
 }
 
-#define BATON_INSTANTIATE(T)                                                                                 \
-  template void CausalAttentionForward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t, int64_t,   \
-                                          int64_t);                                                          \
-  template void CausalAttentionBackward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*,     \
-                                           int64_t, int64_t, int64_t, int64_t);
+#define BATON_INSTANTIATE(T)                                                                                        \
+  template void AttentionForward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t, int64_t, int64_t,       \
+                                    int64_t, const int32_t*, const int32_t*);                                       \
+  template void AttentionBackward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*,        \
+                                     int64_t, int64_t, int64_t, int64_t, int64_t, const int32_t*, const int32_t*);
 BATON_INSTANTIATE(float)
 BATON_INSTANTIATE(double)
 #undef BATON_INSTANTIATE

@@ -48,12 +48,14 @@ template <typename T>
 void Rope(T* x, int64_t rows, int64_t seq_len, int64_t heads, int64_t head_dim, bool interleaved, double base,
           bool inverse);
 
+// See ops::AttentionForward. prefix_lengths / lengths may be null.
 template <typename T>
-void CausalAttentionForward(const T* q, const T* k, const T* v, T* out, T* probs, int64_t batch, int64_t seq,
-                            int64_t heads, int64_t head_dim);
+void AttentionForward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths);
 template <typename T>
-void CausalAttentionBackward(const T* dout, const T* q, const T* k, const T* v, const T* probs, T* dq, T* dk, T* dv,
-                             int64_t batch, int64_t seq, int64_t heads, int64_t head_dim);
+void AttentionBackward(const T* dout, const T* q, const T* k, const T* v, const T* out, const T* lse, T* dq, T* dk,
+                       T* dv, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix,
+                       const int32_t* prefix_lengths, const int32_t* lengths);
 
 template <typename T>
 void SoftmaxCrossEntropy(const T* logits, const int32_t* targets, int64_t rows, int64_t padded_vocab, int64_t vocab,

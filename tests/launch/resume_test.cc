@@ -34,8 +34,9 @@ class Resume : public RunFixture {
         if (tol == 0) {
           EXPECT_EQ(a[l][key].dump(), b[l][key].dump()) << key << " at step " << a[l]["step"] << " of " << run;
         } else {
-          // The gradient norm is the most sensitive number: 10x the tolerance (see train_command_test).
-          const double x = a[l][key], y = b[l][key], t = std::string(key) == "grad_norm" ? 10 * tol : tol;
+          // The gradient norm is the most sensitive number (another replica split reorders the
+          // sums of every gradient, and training for 9 steps amplifies that): 30x the tolerance.
+          const double x = a[l][key], y = b[l][key], t = std::string(key) == "grad_norm" ? 30 * tol : tol;
           EXPECT_NEAR(x, y, t * std::max(1.0, std::fabs(x))) << key << " at step " << a[l]["step"] << " of " << run;
         }
       }

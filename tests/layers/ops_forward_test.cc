@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "layers/ops.h"
 #include "tests/layers/grad_check.h"
@@ -59,18 +61,100 @@ TEST(OpsForward, CausalAttentionByHand) {
   Tensor q = Tensor::FromVector<double>({2, 2}, {1, 0, 0.5, -1});
   Tensor k = Tensor::FromVector<double>({2, 2}, {2, 1, -1, 3});
   Tensor v = Tensor::FromVector<double>({2, 2}, {1, 2, -3, 4});
-  Tensor out = Tensor::Empty({2, 2}, DType::kF64), probs = Tensor::Empty({1, 1, 2, 2}, DType::kF64);
-  ops::CausalAttentionForward(q, k, v, 2, 1, &out, &probs);
-  // Token 0 sees only itself.
+  Tensor out = Tensor::Empty({2, 2}, DType::kF64), lse = Tensor::Empty({1, 1, 2}, DType::kF64);
+  ops::AttentionForward(q, k, v, 2, 1, ops::AttentionMask::Causal(), &out, &lse);
+  // Token 0 sees only itself: score q0.k0 = 2, scaled by 1/sqrt(2).
   EXPECT_DOUBLE_EQ(out.data<double>()[0], 1);
   EXPECT_DOUBLE_EQ(out.data<double>()[1], 2);
+  EXPECT_NEAR(lse.data<double>()[0], 2 / std::sqrt(2.0), 1e-12);
   // Token 1: scores q1.k0 = 0, q1.k1 = -3.5, scaled by 1/sqrt(2).
   const double s0 = 0 / std::sqrt(2.0), s1 = -3.5 / std::sqrt(2.0);
   const double p0 = std::exp(s0) / (std::exp(s0) + std::exp(s1)), p1 = 1 - p0;
   EXPECT_NEAR(out.data<double>()[2], p0 * 1 + p1 * -3, 1e-12);
   EXPECT_NEAR(out.data<double>()[3], p0 * 2 + p1 * 4, 1e-12);
-  EXPECT_NEAR(probs.data<double>()[2], p0, 1e-12);
-  EXPECT_EQ(probs.data<double>()[1], 0.0);  // the future is masked
+  EXPECT_NEAR(lse.data<double>()[1], std::log(std::exp(s0) + std::exp(s1)), 1e-12);
+
+  // A prefix of 2 (UniLM source, here the whole sequence): token 0 also sees token 1.
+  ops::AttentionMask prefix;
+  prefix.prefix = 2;
+  ops::AttentionForward(q, k, v, 2, 1, prefix, &out, &lse);
+  const double t0 = 2 / std::sqrt(2.0), t1 = -1 / std::sqrt(2.0);  // q0.k0, q0.k1
+  const double r0 = std::exp(t0) / (std::exp(t0) + std::exp(t1)), r1 = 1 - r0;
+  EXPECT_NEAR(out.data<double>()[0], r0 * 1 + r1 * -3, 1e-12);
+  EXPECT_NEAR(out.data<double>()[1], r0 * 2 + r1 * 4, 1e-12);
+  EXPECT_NEAR(lse.data<double>()[0], std::log(std::exp(t0) + std::exp(t1)), 1e-12);
+  EXPECT_NEAR(out.data<double>()[2], p0 * 1 + p1 * -3, 1e-12);  // token 1 saw both already
+
+  // Length 1: token 1 is padding, so nobody sees it; token 1's own query sees token 0 only.
+  ops::AttentionMask padded;
+  padded.prefix = 2;
+  padded.lengths = Tensor::FromVector<int32_t>({1}, {1});
+  ops::AttentionForward(q, k, v, 2, 1, padded, &out, &lse);
+  EXPECT_DOUBLE_EQ(out.data<double>()[0], 1);
+  EXPECT_DOUBLE_EQ(out.data<double>()[1], 2);
+  EXPECT_DOUBLE_EQ(out.data<double>()[2], 1);
+  EXPECT_DOUBLE_EQ(out.data<double>()[3], 2);
+  EXPECT_NEAR(lse.data<double>()[1], s0, 1e-12);
+}
+
+// The mask's promises, checked bitwise: under UniLM's mask a target token never
+// changes the outputs before it (sources and earlier targets), and a padding key
+// changes nothing at all.
+TEST(OpsForward, AttentionMaskProperties) {
+  const int64_t batch = 2, seq = 9, heads = 2, head_dim = 4, rows = batch * seq, cols = heads * head_dim;
+  const std::vector<int32_t> prefix_lengths = {4, 6}, lengths = {9, 7};
+  ops::AttentionMask mask;
+  mask.prefix_lengths = Tensor::FromVector<int32_t>({batch}, prefix_lengths);
+  mask.lengths = Tensor::FromVector<int32_t>({batch}, lengths);
+  Tensor q = RandomTensor({rows, cols}, 520), k = RandomTensor({rows, cols}, 521), v = RandomTensor({rows, cols}, 522);
+  auto run = [&](const Tensor& qq, const Tensor& kk, const Tensor& vv, const ops::AttentionMask& m) {
+    Tensor out = Tensor::Empty({rows, cols}, DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
+    ops::AttentionForward(qq, kk, vv, seq, heads, m, &out, &lse);
+    return std::make_pair(out.ToDoubles(), lse.ToDoubles());
+  };
+  const auto base = run(q, k, v, mask);
+  // Changes q, k and v of token `pos` of example b (or only k and v).
+  auto perturbed = [&](int64_t b, int64_t pos, bool query_too) {
+    Tensor qq = q.Clone(), kk = k.Clone(), vv = v.Clone();
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t i = (b * seq + pos) * cols + c;
+      if (query_too) qq.data<double>()[i] += 0.7;
+      kk.data<double>()[i] -= 1.3;
+      vv.data<double>()[i] += 2.1;
+    }
+    return run(qq, kk, vv, mask);
+  };
+  for (int64_t b = 0; b < batch; ++b) {
+    // Each target token t in [prefix, length): rows before t unchanged, row t itself changes.
+    for (int64_t t = prefix_lengths[b]; t < lengths[b]; ++t) {
+      const auto changed = perturbed(b, t, true);
+      for (int64_t i = 0; i < t; ++i)
+        for (int64_t c = 0; c < cols; ++c) {
+          const int64_t e = (b * seq + i) * cols + c;
+          EXPECT_EQ(changed.first[e], base.first[e]) << "b " << b << " target " << t << " row " << i;
+        }
+      double diff = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const int64_t e = (b * seq + t) * cols + c;
+        diff += std::fabs(changed.first[e] - base.first[e]);
+      }
+      EXPECT_GT(diff, 0) << "b " << b << " target " << t << ": the check would be vacuous";
+    }
+    // Padding keys: nothing of any row changes, lse included; the other example neither.
+    for (int64_t j = lengths[b]; j < seq; ++j) {
+      const auto changed = perturbed(b, j, false);
+      EXPECT_EQ(changed.first, base.first) << "b " << b << " padding key " << j;
+      EXPECT_EQ(changed.second, base.second) << "b " << b << " padding key " << j;
+    }
+  }
+  // A source token changes the rows of every later position that sees it, earlier sources included.
+  const auto changed = perturbed(0, prefix_lengths[0] - 1, false);
+  EXPECT_NE(changed.first[0], base.first[0]);
+  // Per-example prefix lengths that are all equal are the scalar prefix.
+  ops::AttentionMask same, scalar;
+  same.prefix_lengths = Tensor::FromVector<int32_t>({batch}, {5, 5});
+  scalar.prefix = 5;
+  EXPECT_EQ(run(q, k, v, same).first, run(q, k, v, scalar).first);
 }
 
 TEST(OpsForward, EmbeddingWithPositions) {
@@ -111,11 +195,22 @@ TEST(OpsForward, Fp32MatchesFp64) {
   }
   {
     Tensor q = RandomTensor({rows, h}, 504), k = RandomTensor({rows, h}, 505), v = RandomTensor({rows, h}, 506);
-    Tensor o64 = Tensor::Empty({rows, h}, DType::kF64), p64 = Tensor::Empty({batch, heads, seq, seq}, DType::kF64);
-    Tensor o32 = Tensor::Empty({rows, h}, DType::kF32), p32 = Tensor::Empty({batch, heads, seq, seq}, DType::kF32);
-    ops::CausalAttentionForward(q, k, v, seq, heads, &o64, &p64);
-    ops::CausalAttentionForward(ToF32(q), ToF32(k), ToF32(v), seq, heads, &o32, &p32);
+    Tensor o64 = Tensor::Empty({rows, h}, DType::kF64), l64 = Tensor::Empty({batch, heads, seq}, DType::kF64);
+    Tensor o32 = Tensor::Empty({rows, h}, DType::kF32), l32 = Tensor::Empty({batch, heads, seq}, DType::kF32);
+    ops::AttentionForward(q, k, v, seq, heads, ops::AttentionMask::Causal(), &o64, &l64);
+    ops::AttentionForward(ToF32(q), ToF32(k), ToF32(v), seq, heads, ops::AttentionMask::Causal(), &o32, &l32);
     ExpectClose(o32, o64, 1e-5, "attention");
+    ExpectClose(l32, l64, 1e-5, "attention lse");
+    Tensor d64 = RandomTensor({rows, h}, 509), dq64 = Tensor::Empty({rows, h}, DType::kF64),
+           dk64 = Tensor::Empty({rows, h}, DType::kF64), dv64 = Tensor::Empty({rows, h}, DType::kF64);
+    Tensor dq32 = Tensor::Empty({rows, h}, DType::kF32), dk32 = Tensor::Empty({rows, h}, DType::kF32),
+           dv32 = Tensor::Empty({rows, h}, DType::kF32);
+    ops::AttentionBackward(d64, q, k, v, o64, l64, seq, heads, ops::AttentionMask::Causal(), &dq64, &dk64, &dv64);
+    ops::AttentionBackward(ToF32(d64), ToF32(q), ToF32(k), ToF32(v), o32, l32, seq, heads,
+                           ops::AttentionMask::Causal(), &dq32, &dk32, &dv32);
+    ExpectClose(dq32, dq64, 1e-5, "attention dq");
+    ExpectClose(dk32, dk64, 1e-5, "attention dk");
+    ExpectClose(dv32, dv64, 1e-5, "attention dv");
     Tensor q32 = ToF32(q);
     ops::Rope(&q, seq, heads, ops::RopeStyle::kHalfSplit, 10000, false);
     ops::Rope(&q32, seq, heads, ops::RopeStyle::kHalfSplit, 10000, false);

@@ -1,6 +1,8 @@
 // Backward of every op against central finite differences in float64.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "layers/ops.h"
 #include "tests/layers/grad_check.h"
 
@@ -62,24 +64,42 @@ TEST(OpsGrad, Gelu) {
   ExpectGradientMatches("gelu", x, dx, objective);
 }
 
-TEST(OpsGrad, CausalAttention) {
-  const int64_t batch = 2, seq = 5, heads = 3, head_dim = 4, cols = heads * head_dim;
-  Tensor q = RandomTensor({batch * seq, cols}, 10), k = RandomTensor({batch * seq, cols}, 11),
-         v = RandomTensor({batch * seq, cols}, 12), r = RandomTensor({batch * seq, cols}, 13);
-  auto forward = [&](Tensor* out, Tensor* probs) { ops::CausalAttentionForward(q, k, v, seq, heads, out, probs); };
+// d(out . r)/d(q, k, v) of attention under `mask`, against finite differences.
+void CheckAttentionGradients(const std::string& what, const ops::AttentionMask& mask, int64_t batch, uint64_t seed) {
+  const int64_t seq = 5, heads = 3, head_dim = 4, cols = heads * head_dim;
+  Tensor q = RandomTensor({batch * seq, cols}, seed), k = RandomTensor({batch * seq, cols}, seed + 1),
+         v = RandomTensor({batch * seq, cols}, seed + 2), r = RandomTensor({batch * seq, cols}, seed + 3);
+  auto forward = [&](Tensor* out, Tensor* lse) { ops::AttentionForward(q, k, v, seq, heads, mask, out, lse); };
   auto objective = [&] {
-    Tensor out = Tensor::Empty(q.shape(), DType::kF64), probs = Tensor::Empty({batch, heads, seq, seq}, DType::kF64);
-    forward(&out, &probs);
+    Tensor out = Tensor::Empty(q.shape(), DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
+    forward(&out, &lse);
     return Dot(out, r);
   };
-  Tensor out = Tensor::Empty(q.shape(), DType::kF64), probs = Tensor::Empty({batch, heads, seq, seq}, DType::kF64);
-  forward(&out, &probs);
+  Tensor out = Tensor::Empty(q.shape(), DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
+  forward(&out, &lse);
   Tensor dq = Tensor::Empty(q.shape(), DType::kF64), dk = Tensor::Empty(q.shape(), DType::kF64),
          dv = Tensor::Empty(q.shape(), DType::kF64);
-  ops::CausalAttentionBackward(r, q, k, v, probs, seq, heads, &dq, &dk, &dv);
-  ExpectGradientMatches("attention dq", q, dq, objective, 120);
-  ExpectGradientMatches("attention dk", k, dk, objective, 120);
-  ExpectGradientMatches("attention dv", v, dv, objective, 120);
+  ops::AttentionBackward(r, q, k, v, out, lse, seq, heads, mask, &dq, &dk, &dv);
+  ExpectGradientMatches(what + " dq", q, dq, objective, 120);
+  ExpectGradientMatches(what + " dk", k, dk, objective, 120);
+  ExpectGradientMatches(what + " dv", v, dv, objective, 120);
+}
+
+TEST(OpsGrad, CausalAttention) { CheckAttentionGradients("causal attention", ops::AttentionMask::Causal(), 2, 10); }
+
+TEST(OpsGrad, BidirectionalAttention) {
+  ops::AttentionMask mask;
+  mask.prefix = 1000;  // >= seq: every query sees every key
+  CheckAttentionGradients("bidirectional attention", mask, 2, 30);
+}
+
+TEST(OpsGrad, UniLmAttentionWithPadding) {
+  // Example 0: source of 2, target to the end; example 1: source of 3, 1 padding token;
+  // example 2: source of 1, 2 padding tokens (seq is 5).
+  ops::AttentionMask mask;
+  mask.prefix_lengths = Tensor::FromVector<int32_t>({3}, {2, 3, 1});
+  mask.lengths = Tensor::FromVector<int32_t>({3}, {5, 4, 3});
+  CheckAttentionGradients("UniLM attention", mask, 3, 40);
 }
 
 TEST(OpsGrad, RopeBothStyles) {

@@ -1,0 +1,161 @@
+// LayerNorm over the last dimension: y = (x - mean) * rstd * gain + bias.
+//
+// Forward and dx: one warp per row (8 rows per 256-thread block); lane l takes
+// the V-element units l, l + 32, ... of the row, sums in fp32 in that order, and
+// the lanes are combined by a butterfly (WarpSum), so the order depends only on
+// cols. mean and rstd are saved in fp32. grad_gain / grad_bias: deterministic
+// column sums (op_utils.cuh), computed before dx so that dx may alias dy or x.
+#include <cmath>
+
+#include "layers/cuda/kernels.h"
+#include "layers/cuda/op_utils.cuh"
+
+namespace baton::cuda {
+namespace {
+
+using detail::kWarp;
+constexpr int kRowsPerBlock = 8;
+
+// x and y may alias: every lane has read all it needs of its units before writing them.
+template <int V>
+__global__ void __launch_bounds__(kWarp * kRowsPerBlock)
+    LayerNormForwardKernel(const Bf16* x, const Bf16* __restrict__ gain, const Bf16* __restrict__ bias, float eps,
+                           Bf16* y, float* __restrict__ mean, float* __restrict__ rstd, int64_t rows, int64_t cols) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  if (r >= rows) return;  // the whole warp
+  const Bf16* xr = x + r * cols;
+  Bf16* yr = y + r * cols;
+  const int64_t units = cols / V;
+  float sum = 0.f;
+  for (int64_t u = lane; u < units; u += kWarp) {
+    float f[V];
+    detail::Load<V>(xr + u * V, f);
+#pragma unroll
+    for (int i = 0; i < V; ++i) sum += f[i];
+  }
+  const float mu = detail::WarpSum(sum) / static_cast<float>(cols);
+  float var = 0.f;
+  for (int64_t u = lane; u < units; u += kWarp) {
+    float f[V];
+    detail::Load<V>(xr + u * V, f);
+#pragma unroll
+    for (int i = 0; i < V; ++i) var += (f[i] - mu) * (f[i] - mu);
+  }
+  const float rs = 1.f / sqrtf(detail::WarpSum(var) / static_cast<float>(cols) + eps);
+  for (int64_t u = lane; u < units; u += kWarp) {
+    float f[V], g[V], b[V];
+    detail::Load<V>(xr + u * V, f);
+    detail::Load<V>(gain + u * V, g);
+    detail::Load<V>(bias + u * V, b);
+#pragma unroll
+    for (int i = 0; i < V; ++i) f[i] = (f[i] - mu) * rs * g[i] + b[i];
+    detail::Store<V>(yr + u * V, f);
+  }
+  if (lane == 0) {
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+// dx = rstd * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)); dx may alias dy or x.
+template <int V>
+__global__ void __launch_bounds__(kWarp * kRowsPerBlock)
+    LayerNormDxKernel(const Bf16* dy, const Bf16* x, const Bf16* __restrict__ gain, const float* __restrict__ mean,
+                      const float* __restrict__ rstd, Bf16* dx, int64_t rows, int64_t cols) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  if (r >= rows) return;
+  const Bf16* dyr = dy + r * cols;
+  const Bf16* xr = x + r * cols;
+  Bf16* dxr = dx + r * cols;
+  const float mu = mean[r], rs = rstd[r];
+  const int64_t units = cols / V;
+  float sum_d = 0.f, sum_dx = 0.f;
+  for (int64_t u = lane; u < units; u += kWarp) {
+    float d[V], f[V], g[V];
+    detail::Load<V>(dyr + u * V, d);
+    detail::Load<V>(xr + u * V, f);
+    detail::Load<V>(gain + u * V, g);
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const float dg = d[i] * g[i];
+      sum_d += dg;
+      sum_dx += dg * ((f[i] - mu) * rs);
+    }
+  }
+  const float mean_d = detail::WarpSum(sum_d) / static_cast<float>(cols);
+  const float mean_dx = detail::WarpSum(sum_dx) / static_cast<float>(cols);
+  for (int64_t u = lane; u < units; u += kWarp) {
+    float d[V], f[V], g[V];
+    detail::Load<V>(dyr + u * V, d);
+    detail::Load<V>(xr + u * V, f);
+    detail::Load<V>(gain + u * V, g);
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const float xhat = (f[i] - mu) * rs;
+      d[i] = rs * (d[i] * g[i] - mean_d - xhat * mean_dx);
+    }
+    detail::Store<V>(dxr + u * V, d);
+  }
+}
+
+// Column quantities of the parameter gradients: dy * xhat (gain) and dy (bias).
+struct LayerNormParamRows {
+  const Bf16* dy;
+  const Bf16* x;
+  const float* mean;
+  const float* rstd;
+  int64_t cols;
+  template <int V>
+  __device__ __forceinline__ void Row(int64_t r, int64_t c, float (&v)[2][V]) const {
+    float d[V], f[V];
+    detail::Load<V>(dy + r * cols + c, d);
+    detail::Load<V>(x + r * cols + c, f);
+    const float mu = mean[r], rs = rstd[r];
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      v[0][i] = d[i] * ((f[i] - mu) * rs);
+      v[1][i] = d[i];
+    }
+  }
+};
+
+unsigned RowBlocks(int64_t rows) { return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
+
+}  // namespace
+
+void LayerNormForward(const Bf16* x, const Bf16* gain, const Bf16* bias, float eps, Bf16* y, float* mean, float* rstd,
+                      int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  const bool vec = cols % 8 == 0 && detail::Aligned16(x) && detail::Aligned16(gain) && detail::Aligned16(bias) &&
+                   detail::Aligned16(y);
+  if (vec) {
+    LayerNormForwardKernel<8><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(x, gain, bias, eps, y,
+                                                                                               mean, rstd, rows, cols);
+  } else {
+    LayerNormForwardKernel<1><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(x, gain, bias, eps, y,
+                                                                                               mean, rstd, rows, cols);
+  }
+  BATON_CUDA_CHECK_LAUNCH(LayerNormForwardKernel);
+}
+
+void LayerNormBackward(const Bf16* dy, const Bf16* x, const Bf16* gain, const float* mean, const float* rstd,
+                       Bf16* dx, float* grad_gain, float* grad_bias, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  // Parameter gradients first: they read dy and x, which dx may overwrite.
+  const bool vec_params = cols % 8 == 0 && detail::Aligned16(dy) && detail::Aligned16(x);
+  detail::ColumnSums<2>(rows, cols, vec_params, LayerNormParamRows{dy, x, mean, rstd, cols},
+                        detail::GradPointers<2>{{grad_gain, grad_bias}});
+  const bool vec = vec_params && detail::Aligned16(gain) && detail::Aligned16(dx);
+  if (vec) {
+    LayerNormDxKernel<8><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(dy, x, gain, mean, rstd, dx,
+                                                                                          rows, cols);
+  } else {
+    LayerNormDxKernel<1><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(dy, x, gain, mean, rstd, dx,
+                                                                                          rows, cols);
+  }
+  BATON_CUDA_CHECK_LAUNCH(LayerNormDxKernel);
+}
+
+}  // namespace baton::cuda
