@@ -41,6 +41,10 @@ def main(folder):
         extra = f"  step time {row[6]:.2f}x of none" if len(row) > 6 and row[6] else ""
         print(f"{name:<36} {ms:9.1f} {tps:10.0f} {100 * mfu:5.1f}% {gib(peak):>10} "
               f"{(f'{vs:.2f}x' if vs else ''):>9}{extra}")
+    sweep = os.path.join(folder, "microbatch-sweep.txt")
+    if os.path.exists(sweep):
+        print("\nGPT-2 1.5B, one GPU:")
+        print(open(sweep).read().rstrip())
     if baton and baton.get("ops"):
         print("\nbaton GPT-2 124M, one profiled step:")
         total = sum(p["ms"] for p in baton["phases"]) or 1

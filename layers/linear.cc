@@ -12,8 +12,7 @@ Linear::Linear(const std::string& name, int64_t in, int64_t out, bool bias, DTyp
 Tensor Linear::Forward(const Tensor& x) const {
   const Tensor& w = weight_->compute;
   Tensor y = Tensor::Empty({x.numel() / w.dim(1), w.dim(0)}, x.dtype(), x.device());
-  ops::Matmul(x, false, w, true, &y);
-  if (bias_) ops::AddBias(bias_->compute, &y);
+  ops::LinearForward(x, w, bias_ ? bias_->compute : Tensor(), &y);
   return y;
 }
 
@@ -22,6 +21,12 @@ Tensor Linear::BackwardInput(const Tensor& dy) const {
   Tensor dx = Tensor::Empty({dy.numel() / w.dim(0), w.dim(1)}, dy.dtype(), dy.device());
   ops::Matmul(dy, false, w, false, &dx);
   return dx;
+}
+
+Tensor Linear::BackwardInputGelu(const Tensor& dy, const Tensor& f) const {
+  Tensor d_f = Tensor::Empty(f.shape(), f.dtype(), f.device());
+  ops::LinearBackwardInputGelu(dy, weight_->compute, f, &d_f);
+  return d_f;
 }
 
 void Linear::BackwardWeight(const Tensor& x, const Tensor& dy) {

@@ -15,6 +15,8 @@ class Linear {
 
   Tensor Forward(const Tensor& x) const;           // [rows, in] -> [rows, out]
   Tensor BackwardInput(const Tensor& dy) const;    // dx = dy W
+  // For a layer whose input was gelu(f): d_f = (dy W) * gelu'(f), fused (ops::LinearBackwardInputGelu).
+  Tensor BackwardInputGelu(const Tensor& dy, const Tensor& f) const;
   void BackwardWeight(const Tensor& x, const Tensor& dy);  // dW += dy^T x, db += sum_rows dy
 
   Param& weight() { return *weight_; }

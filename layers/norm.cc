@@ -25,12 +25,37 @@ Tensor Norm::Forward(const Tensor& x, Saved* saved) const {
   return y;
 }
 
-Tensor Norm::Backward(const Tensor& dy, const Saved& s) {
+Tensor Norm::ForwardAdd(const Tensor& a, const Tensor& b, Tensor* sum, Saved* saved) const {
+  const int64_t rows = a.numel() / a.dim(-1);
+  Tensor y = Tensor::Empty(a.shape(), a.dtype(), a.device());
+  const DType stats = ops::AccumulationType(a.dtype());
+  Tensor mean = kind_ == NormKind::kLayerNorm ? Tensor::Empty({rows}, stats, a.device()) : Tensor();
+  Tensor rstd = Tensor::Empty({rows}, stats, a.device());
+  if (kind_ == NormKind::kLayerNorm) {
+    ops::AddLayerNormForward(a, b, gain_->compute, bias_->compute, eps_, sum, &y, &mean, &rstd);
+  } else {
+    ops::AddRmsNormForward(a, b, gain_ ? gain_->compute : Tensor(), eps_, sum, &y, &rstd);
+  }
+  if (saved) *saved = Saved{*sum, mean, rstd};
+  return y;
+}
+
+Tensor Norm::Backward(const Tensor& dy, const Saved& s, const Tensor* residual) {
   Tensor dx = Tensor::Empty(s.x.shape(), s.x.dtype(), s.x.device());
   if (kind_ == NormKind::kLayerNorm) {
-    ops::LayerNormBackward(dy, s.x, gain_->compute, s.mean, s.rstd, &dx, &gain_->grad, &bias_->grad);
+    if (residual) {
+      ops::LayerNormBackwardAdd(dy, s.x, gain_->compute, s.mean, s.rstd, *residual, &dx, &gain_->grad, &bias_->grad);
+    } else {
+      ops::LayerNormBackward(dy, s.x, gain_->compute, s.mean, s.rstd, &dx, &gain_->grad, &bias_->grad);
+    }
   } else {
-    ops::RmsNormBackward(dy, s.x, gain_ ? gain_->compute : Tensor(), s.rstd, &dx, gain_ ? &gain_->grad : nullptr);
+    const Tensor gain = gain_ ? gain_->compute : Tensor();
+    Tensor* grad_gain = gain_ ? &gain_->grad : nullptr;
+    if (residual) {
+      ops::RmsNormBackwardAdd(dy, s.x, gain, s.rstd, *residual, &dx, grad_gain);
+    } else {
+      ops::RmsNormBackward(dy, s.x, gain, s.rstd, &dx, grad_gain);
+    }
   }
   return dx;
 }

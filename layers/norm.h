@@ -22,8 +22,11 @@ class Norm {
 
   // With `saved` non-null, keeps what Backward needs.
   Tensor Forward(const Tensor& x, Saved* saved) const;
-  // Returns dx; accumulates gain/bias gradients.
-  Tensor Backward(const Tensor& dy, const Saved& saved);
+  // *sum = a + b (a residual add; *sum may be a or b), then Forward(*sum), fused.
+  Tensor ForwardAdd(const Tensor& a, const Tensor& b, Tensor* sum, Saved* saved) const;
+  // Returns dx (plus *residual when given: a residual stream's gradient, added in the same
+  // pass); accumulates gain/bias gradients.
+  Tensor Backward(const Tensor& dy, const Saved& saved, const Tensor* residual = nullptr);
 
   Param* gain() { return gain_.get(); }
   Param* bias() { return bias_.get(); }

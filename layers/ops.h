@@ -88,10 +88,14 @@ void GeluForward(const Tensor& x, Tensor* y);
 void GeluBackward(const Tensor& dy, const Tensor& x, Tensor* dx);
 
 enum class RopeStyle { kInterleaved, kHalfSplit };
-// Rotates each head of x ([rows, heads * head_dim], row r at position r % seq_len) in place
-// by angle m * theta_i, theta_i = base^(-2i/head_dim). inverse=true rotates by the negative
-// angle, which is the backward of the rotation (it is orthogonal).
-void Rope(Tensor* x, int64_t seq_len, int64_t heads, RopeStyle style, double base, bool inverse);
+// Rotates, in place, columns [first_column, first_column + columns) of every row of x
+// ([rows, cols], row r at position m = r % seq_len), seen as columns / head_dim heads of
+// head_dim: pair i of each head by angle m * theta_i, theta_i = base^(-2i/head_dim). The
+// other columns are untouched, so q and k of a packed qkv ([rows, 3 hidden]) rotate in
+// one call: first_column 0, columns 2 hidden. inverse=true rotates by the negative angle,
+// which is the backward of the rotation (it is orthogonal).
+void Rope(Tensor* x, int64_t first_column, int64_t columns, int64_t seq_len, int64_t head_dim, RopeStyle style,
+          double base, bool inverse);
 
 // Which keys query i of example b sees: key j is visible when
 //   j < length(b)  and  (j <= i  or  j < prefix(b)).
@@ -107,19 +111,49 @@ struct AttentionMask {
 };
 
 // Multi-head scaled dot-product attention, flash-style: the [seq, seq] scores
-// are never stored. q, k, v, out: [batch * seq, heads * head_dim]; lse:
-// [batch, heads, seq] (accumulation type), the log-sum-exp of each query's
-// scaled scores, which is all the backward needs besides q, k, v and out.
-void AttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seq_len, int64_t heads,
-                      const AttentionMask& mask, Tensor* out, Tensor* lse);
-void AttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                       const Tensor& lse, int64_t seq_len, int64_t heads, const AttentionMask& mask, Tensor* dq,
-                       Tensor* dk, Tensor* dv);
+// are never stored. qkv: [batch * seq, 3 * hidden], hidden = heads * head_dim,
+// the fused projection's output read in place: q = columns [0, hidden), k =
+// [hidden, 2 hidden), v = [2 hidden, 3 hidden), head h at [h d, (h+1) d) of
+// each. out: [batch * seq, hidden]; lse: [batch, heads, seq] (accumulation
+// type), the log-sum-exp of each query's scaled scores, which is all the
+// backward needs besides qkv and out.
+void AttentionForward(const Tensor& qkv, int64_t seq_len, int64_t heads, const AttentionMask& mask, Tensor* out,
+                      Tensor* lse);
+// d_qkv: [batch * seq, 3 * hidden], laid out like qkv (dq | dk | dv); every element is overwritten.
+void AttentionBackward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t seq_len,
+                       int64_t heads, const AttentionMask& mask, Tensor* d_qkv);
 
 // Softmax cross-entropy over the first `vocab` columns of logits [rows, padded_vocab]; padded
 // columns never enter the loss and get zero gradient. losses[r] = -log p(targets[r]). When
 // dlogits is non-null it receives grad_scale * (softmax - onehot).
 void SoftmaxCrossEntropy(const Tensor& logits, const Tensor& targets, int64_t vocab, Tensor* losses,
                          Tensor* dlogits, double grad_scale);
+
+// ---- Fused ops: one op for a sequence of the ops above, to save passes over memory on the
+// GPU. On the CPU each runs exactly that sequence of kernels (the same bits). On the GPU:
+//   LinearForward            the bias is added to the fp32 product before its one rounding
+//                            (the sequence rounds twice);
+//   LinearBackwardInputGelu  the product dy W is not rounded before gelu'(f) multiplies it;
+//   Add{Layer,Rms}NormForward  the same bits as the sequence;
+//   {LayerNorm,RmsNorm}BackwardAdd  the residual is added to dx in fp32, one rounding.
+
+// y = x W^T + bias, W [out, in], bias [out] or undefined: Matmul(x, W^T), then AddBias.
+void LinearForward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor* y);
+// d_f = (dy W) * gelu'(f) (tanh GELU), the input gradient of a linear layer whose input was
+// gelu(f): Matmul(dy, W), then GeluBackward with f. d_f must not alias f or dy.
+void LinearBackwardInputGelu(const Tensor& dy, const Tensor& w, const Tensor& f, Tensor* d_f);
+// sum = a + b, then LayerNormForward(sum) (statistics of the sum as stored). sum may alias a
+// or b; y must not alias sum.
+void AddLayerNormForward(const Tensor& a, const Tensor& b, const Tensor& gain, const Tensor& bias, double eps,
+                         Tensor* sum, Tensor* y, Tensor* mean, Tensor* rstd);
+void AddRmsNormForward(const Tensor& a, const Tensor& b, const Tensor& gain, double eps, Tensor* sum, Tensor* y,
+                       Tensor* rstd);
+// dx = LayerNormBackward(dy, ...) + residual (a residual stream's gradient): LayerNormBackward,
+// then Add. dx must not alias dy, x or residual.
+void LayerNormBackwardAdd(const Tensor& dy, const Tensor& x, const Tensor& gain, const Tensor& mean,
+                          const Tensor& rstd, const Tensor& residual, Tensor* dx, Tensor* grad_gain,
+                          Tensor* grad_bias);
+void RmsNormBackwardAdd(const Tensor& dy, const Tensor& x, const Tensor& gain, const Tensor& rstd,
+                        const Tensor& residual, Tensor* dx, Tensor* grad_gain);
 
 }  // namespace baton::ops

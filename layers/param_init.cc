@@ -8,7 +8,10 @@ template <typename T>
 void Fill(const std::string& name, Tensor* host, uint64_t seed, double std, bool random, double value) {
   T* v = host->data<T>();
   const uint64_t stream = StreamId(name);
-  for (int64_t i = 0; i < host->numel(); ++i)
+  // Each value is a pure function of (seed, name, index): any thread count gives the same bits.
+  const int64_t n = host->numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
     v[i] = static_cast<T>(random ? std * NormalAt(seed, stream, static_cast<uint64_t>(i)) : value);
 }
 

@@ -9,7 +9,7 @@ struct BlockActivations : LayerActivations {
   // Forward: what B and W need.
   Norm::Saved ln1, ln2;
   Tensor h1;             // ln1 output: input of qkv
-  Tensor q, k, v;        // after RoPE
+  Tensor qkv;            // q | k | v, [rows, 3 hidden], q and k after RoPE: attention reads it in place
   Tensor lse;            // attention's per-query log-sum-exp (flash-style: no probabilities kept)
   Tensor att;            // attention output: input of attn_proj and of attention's backward
   Tensor h2;             // ln2 output: input of fc
@@ -51,25 +51,16 @@ Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::uni
 
   // Attention half.
   a->h1 = ln1_.Forward(x, &a->ln1);
-  Tensor qkv = qkv_.Forward(a->h1);
-  a->q = Tensor::Empty({rows, h}, x.dtype(), x.device());
-  a->k = EmptyLike(a->q);
-  a->v = EmptyLike(a->q);
-  ops::CopyColumns(qkv, 0, &a->q);
-  ops::CopyColumns(qkv, h, &a->k);
-  ops::CopyColumns(qkv, 2 * h, &a->v);
-  if (rope) {
-    ops::Rope(&a->q, seq, spec_.heads, spec_.rope_style, spec_.rope_base, false);
-    ops::Rope(&a->k, seq, spec_.heads, spec_.rope_style, spec_.rope_base, false);
-  }
-  a->att = EmptyLike(a->q);
+  a->qkv = qkv_.Forward(a->h1);
+  // q and k (columns [0, 2h)) rotate in place, in one call; attention reads q, k, v out of qkv.
+  if (rope) ops::Rope(&a->qkv, 0, 2 * h, seq, h / spec_.heads, spec_.rope_style, spec_.rope_base, false);
+  a->att = Tensor::Empty({rows, h}, x.dtype(), x.device());
   a->lse = Tensor::Empty({rows / seq, spec_.heads, seq}, ops::AccumulationType(x.dtype()), x.device());
-  ops::AttentionForward(a->q, a->k, a->v, seq, spec_.heads, ops::AttentionMask::Causal(), &a->att, &a->lse);
+  ops::AttentionForward(a->qkv, seq, spec_.heads, ops::AttentionMask::Causal(), &a->att, &a->lse);
   Tensor x2 = attn_proj_.Forward(a->att);
-  ops::Add(x2, x, &x2);
 
-  // MLP half.
-  a->h2 = ln2_.Forward(x2, &a->ln2);
+  // MLP half; x2 += x (the residual) fused with ln2.
+  a->h2 = ln2_.ForwardAdd(x2, x, &x2, &a->ln2);
   a->f = fc_.Forward(a->h2);
   a->g = EmptyLike(a->f);
   ops::GeluForward(a->f, &a->g);
@@ -92,32 +83,22 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
 
   // MLP half: y = x2 + proj(gelu(fc(ln2(x2)))).
   a->d_mlp_out = dy;
-  Tensor dg = mlp_proj_.BackwardInput(dy);
-  a->d_f = EmptyLike(a->f);
-  ops::GeluBackward(dg, a->f, &a->d_f);
+  a->d_f = mlp_proj_.BackwardInputGelu(dy, a->f);  // through GELU, fused
   Tensor dh2 = fc_.BackwardInput(a->d_f);
-  Tensor dx2 = ln2_.Backward(dh2, a->ln2);
-  ops::Add(dx2, dy, &dx2);
+  Tensor dx2 = ln2_.Backward(dh2, a->ln2, &dy);  // + dy, the residual's gradient
 
   // Attention half: x2 = x + proj(attn(ln1(x))).
   a->d_att_out = dx2;
   Tensor datt = attn_proj_.BackwardInput(dx2);
-  Tensor dq = EmptyLike(a->q), dk = EmptyLike(a->q), dv = EmptyLike(a->q);
-  ops::AttentionBackward(datt, a->q, a->k, a->v, a->att, a->lse, seq, spec_.heads, ops::AttentionMask::Causal(), &dq,
-                         &dk, &dv);
-  if (spec_.positions == PositionKind::kRope) {
-    ops::Rope(&dq, seq, spec_.heads, spec_.rope_style, spec_.rope_base, true);
-    ops::Rope(&dk, seq, spec_.heads, spec_.rope_style, spec_.rope_base, true);
-  }
-  a->d_qkv = Tensor::Empty({dq.dim(0), 3 * h}, dq.dtype(), dq.device());
-  ops::SetColumns(dq, 0, &a->d_qkv);
-  ops::SetColumns(dk, h, &a->d_qkv);
-  ops::SetColumns(dv, 2 * h, &a->d_qkv);
+  // dq | dk | dv straight into d_qkv (every element written), then dq and dk rotated back.
+  a->d_qkv = EmptyLike(a->qkv);
+  ops::AttentionBackward(datt, a->qkv, a->att, a->lse, seq, spec_.heads, ops::AttentionMask::Causal(), &a->d_qkv);
+  if (spec_.positions == PositionKind::kRope)
+    ops::Rope(&a->d_qkv, 0, 2 * h, seq, h / spec_.heads, spec_.rope_style, spec_.rope_base, true);
   Tensor dh1 = qkv_.BackwardInput(a->d_qkv);
-  Tensor dx = ln1_.Backward(dh1, a->ln1);
-  ops::Add(dx, dx2, &dx);
+  Tensor dx = ln1_.Backward(dh1, a->ln1, &dx2);  // + dx2, the residual's gradient
   // W needs only the linears' inputs and output gradients (and f, to recompute g).
-  a->lse = a->q = a->k = a->v = Tensor();
+  a->lse = a->qkv = Tensor();
   a->ln1 = a->ln2 = Norm::Saved{};
   return dx;
 }

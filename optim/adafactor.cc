@@ -169,23 +169,17 @@ std::vector<AdafactorSliceStats> UpdateTyped(const AdafactorOptions& o, const La
   return stats;
 }
 
-// The update of a parameter that lives on a GPU: the same arithmetic as
-// UpdateTyped, enqueued on the compute stream (optim/cuda/adafactor_update.cu).
-// Per-slice statistics, when `device_stats` is given, land in it as
-// f64 [slices, 3] on the parameter's device: alpha, update_rms, param_rms.
-void UpdateOnDevice(const AdafactorOptions& o, const Layout& l, Param& p, AdafactorState& s, double beta2,
-                    double rate, Tensor* device_stats) {
 #if BATON_CUDA
-  const Device dev = p.value.device();
-  if (device_stats != nullptr) {
-    const Shape shape{l.slices, 3};
-    if (!SameLayout(*device_stats, shape, DType::kF64, dev)) *device_stats = Tensor::Empty(shape, DType::kF64, dev);
-  }
-  if (p.value.numel() == 0) {  // nothing to update; empty slices report zero statistics, as on the CPU
-    if (device_stats != nullptr) device_stats->SetZero();
-    return;
-  }
-  cuda::AdafactorCudaArgs a;
+// Allocates `device_stats` (f64 [slices, 3] on the parameter's device) unless it already is.
+void EnsureDeviceStats(const Layout& l, const Param& p, Tensor* device_stats) {
+  const Shape shape{l.slices, 3};
+  if (SameLayout(*device_stats, shape, DType::kF64, p.value.device())) return;
+  MemoryScope scope(MemoryCategory::kOptimizer);
+  *device_stats = Tensor::Empty(shape, DType::kF64, p.value.device());
+}
+
+cuda::AdafactorCudaTensor DeviceTensor(const Layout& l, Param& p, AdafactorState& s, Tensor* device_stats) {
+  cuda::AdafactorCudaTensor a;
   a.dtype = p.value.dtype();
   a.x = p.value.raw();
   a.g = p.grad.raw();
@@ -195,11 +189,17 @@ void UpdateOnDevice(const AdafactorOptions& o, const Layout& l, Param& p, Adafac
   } else {
     a.full = s.full.raw();
   }
-  a.momentum = o.beta1 > 0 ? s.momentum.raw() : nullptr;
+  a.momentum = s.momentum.defined() ? s.momentum.raw() : nullptr;
   a.slices = l.slices;
   a.n = l.n;
   a.m = l.m;
   a.factored = l.factored;
+  a.stats = device_stats != nullptr ? static_cast<double*>(device_stats->raw()) : nullptr;
+  return a;
+}
+
+cuda::AdafactorCudaStep DeviceStep(const AdafactorOptions& o, double beta2, double rate) {
+  cuda::AdafactorCudaStep a;
   a.beta2 = beta2;
   a.rate = rate;
   a.eps1 = o.eps1;
@@ -208,13 +208,38 @@ void UpdateOnDevice(const AdafactorOptions& o, const Layout& l, Param& p, Adafac
   a.beta1 = o.beta1;
   a.weight_decay = o.weight_decay;
   a.scale_parameter = o.scale_parameter;
-  a.stats = device_stats != nullptr ? static_cast<double*>(device_stats->raw()) : nullptr;
-  cuda::AdafactorUpdateCuda(a);
+  return a;
+}
+#endif
+
+// The update of a parameter that lives on a GPU: the same arithmetic as
+// UpdateTyped, enqueued on the compute stream (optim/cuda/adafactor_update.cu).
+// Per-slice statistics, when `device_stats` is given, land in it as
+// f64 [slices, 3] on the parameter's device: alpha, update_rms, param_rms.
+void UpdateOnDevice(const AdafactorOptions& o, const Layout& l, Param& p, AdafactorState& s, double beta2,
+                    double rate, Tensor* device_stats) {
+#if BATON_CUDA
+  if (device_stats != nullptr) EnsureDeviceStats(l, p, device_stats);
+  cuda::AdafactorUpdateCuda(DeviceTensor(l, p, s, device_stats), DeviceStep(o, beta2, rate));
 #else
   (void)o, (void)l, (void)s, (void)beta2, (void)rate, (void)device_stats;
   BATON_CHECK(false, "parameter " << p.name << " is on " << p.value.device().ToString()
                                   << " but this build has no CUDA backend (configure with -DBATON_CUDA=ON)");
 #endif
+}
+
+// The checks every update makes before touching anything.
+void CheckUpdate(const AdafactorOptions& o, const Param& p, const AdafactorState& s, int64_t step, double rate) {
+  BATON_CHECK(step >= 1, "adafactor step is 1-based, got " << step);
+  BATON_CHECK(std::isfinite(rate) && rate >= 0, "adafactor rate " << rate << " for " << p.name);
+  BATON_CHECK(p.grad.defined() && p.grad.shape() == p.value.shape() && p.grad.dtype() == p.value.dtype() &&
+                  p.grad.device() == p.value.device(),
+              "gradient of " << p.name << " does not match " << p.value.Describe());
+  CheckState(o, p, s);
+}
+
+double Beta2At(const AdafactorOptions& o, int64_t step) {
+  return 1.0 - std::pow(static_cast<double>(step), -o.decay_exponent);
 }
 
 }  // namespace
@@ -276,14 +301,9 @@ AdafactorState NewAdafactorState(const AdafactorOptions& o, const Shape& shape, 
 
 std::vector<AdafactorSliceStats> AdafactorUpdate(const AdafactorOptions& o, Param& p, AdafactorState& s,
                                                  int64_t step, double rate, Tensor* device_stats) {
-  BATON_CHECK(step >= 1, "adafactor step is 1-based, got " << step);
-  BATON_CHECK(std::isfinite(rate) && rate >= 0, "adafactor rate " << rate << " for " << p.name);
-  BATON_CHECK(p.grad.defined() && p.grad.shape() == p.value.shape() && p.grad.dtype() == p.value.dtype() &&
-                  p.grad.device() == p.value.device(),
-              "gradient of " << p.name << " does not match " << p.value.Describe());
-  CheckState(o, p, s);
+  CheckUpdate(o, p, s, step, rate);
   const Layout l = LayoutOf(o, p.value.shape());
-  const double beta2 = 1.0 - std::pow(static_cast<double>(step), -o.decay_exponent);
+  const double beta2 = Beta2At(o, step);
   if (!p.value.device().is_cpu()) {
     UpdateOnDevice(o, l, p, s, beta2, rate, device_stats);
     return {};
@@ -310,16 +330,41 @@ void Adafactor::AddParams(const std::vector<Param*>& params) {
 }
 
 void Adafactor::Step(int64_t step, double rate) {
+#if BATON_CUDA
+  // GPU parameters: checked and collected here, updated together below.
+  std::vector<cuda::AdafactorCudaTensor> on_device;
+  for (Entry& e : entries_) {
+    if (e.param->value.device().is_cpu()) continue;
+    CheckUpdate(options_, *e.param, e.state, step, rate);
+    const Layout l = LayoutOf(options_, e.param->value.shape());
+    EnsureDeviceStats(l, *e.param, &e.device_stats);
+    on_device.push_back(DeviceTensor(l, *e.param, e.state, &e.device_stats));
+    e.stats.clear();  // statistics stay on the GPU until last_stats asks for them
+    e.stats_on_device = true;
+  }
+  if (!on_device.empty()) {
+    if (device_group_ == nullptr) device_group_ = std::make_shared<cuda::AdafactorCudaGroup>();
+    static_cast<cuda::AdafactorCudaGroup*>(device_group_.get())
+        ->Update(on_device, DeviceStep(options_, Beta2At(options_, step), rate));
+  }
+#endif
   for (Entry& e : entries_) {
     if (e.param->value.device().is_cpu()) {
       e.stats = AdafactorUpdate(options_, *e.param, e.state, step, rate);
       e.stats_on_device = false;
-    } else {  // statistics stay on the GPU until last_stats asks for them
-      AdafactorUpdate(options_, *e.param, e.state, step, rate, &e.device_stats);
-      e.stats.clear();
-      e.stats_on_device = true;
+    } else {
+#if !BATON_CUDA
+      AdafactorUpdate(options_, *e.param, e.state, step, rate, &e.device_stats);  // fails: no CUDA backend
+#endif
     }
   }
+}
+
+int64_t Adafactor::device_table_builds() const {
+#if BATON_CUDA
+  if (device_group_ != nullptr) return static_cast<const cuda::AdafactorCudaGroup*>(device_group_.get())->table_builds();
+#endif
+  return 0;
 }
 
 int64_t Adafactor::StateBytes() const {

@@ -23,15 +23,18 @@
 // fixed order, so results are bitwise reproducible.
 //
 // GPU parameters (value, grad and state on a CUDA device) are updated by
-// optim/cuda/adafactor_update.cu in a CUDA build (a CPU-only build aborts with
-// a message): the same arithmetic, enqueued on the compute stream without
-// waiting for the GPU. The sums run in another (fixed) order than the CPU's
-// loops, so the results agree with the CPU within the rounding of the stored
-// values rather than bit for bit; two GPU runs agree bit for bit.
+// optim/cuda/ in a CUDA build (a CPU-only build aborts with a message): the
+// same arithmetic, enqueued on the compute stream without waiting for the
+// GPU. The sums run in another (fixed) order than the CPU's loops, so the
+// results agree with the CPU within the rounding of the stored values rather
+// than bit for bit; two GPU runs agree bit for bit. Adafactor::Step updates
+// all its GPU parameters together (a handful of launches per step, see
+// cuda::AdafactorCudaGroup), with the same bits as AdafactorUpdate on each.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -101,9 +104,13 @@ class Adafactor {
   // Creates zero state per parameter, keyed by name (names must be unique).
   void AddParams(const std::vector<Param*>& params);
 
-  // One update of every added parameter from its .grad, in the order added.
-  // step = t (1-based); rate = rho_t (the relative step) or the scheduled
-  // learning rate, supplied by the caller from the LR schedule.
+  // One update of every added parameter from its .grad (the results of
+  // AdafactorUpdate on each). step = t (1-based); rate = rho_t (the relative
+  // step) or the scheduled learning rate, supplied by the caller from the LR
+  // schedule. GPU parameters are updated together, without waiting for the GPU
+  // and, after the first step, without allocating: their plan is kept on the
+  // device and rebuilt only when the tensors change (new parameters, state
+  // replaced through mutable_state).
   void Step(int64_t step, double rate);
 
   int64_t StateBytes() const;  // all AdafactorState bytes
@@ -115,6 +122,8 @@ class Adafactor {
   // return that copy. Not thread-safe (it fills a cache).
   const std::vector<AdafactorSliceStats>& last_stats(const std::string& param_name) const;
   std::vector<std::string> param_names() const;  // in the order added
+  // Times Step (re)built the device plan of the GPU parameters (tests).
+  int64_t device_table_builds() const;
 
  private:
   struct Entry {
@@ -129,6 +138,9 @@ class Adafactor {
   AdafactorOptions options_;
   std::vector<Entry> entries_;
   std::map<std::string, size_t> index_;
+  // The cuda::AdafactorCudaGroup of the GPU parameters (CUDA builds; created
+  // by the first Step with any). Type-erased so this header stays plain C++.
+  std::shared_ptr<void> device_group_;
 };
 
 // Adam's state for the same parameters, for comparison: two fp32 moments per element.

@@ -44,18 +44,21 @@ void RmsNormBackward(const T* dy, const T* x, const T* gain, const T* rstd, T* d
 template <typename T> void GeluForward(const T* x, T* y, int64_t n);
 template <typename T> void GeluBackward(const T* dy, const T* x, T* dx, int64_t n);
 
+// Rotates heads * head_dim elements of each of `rows` rows (row r at x + r * row_stride,
+// at position r % seq_len); see ops::Rope.
 template <typename T>
-void Rope(T* x, int64_t rows, int64_t seq_len, int64_t heads, int64_t head_dim, bool interleaved, double base,
-          bool inverse);
+void Rope(T* x, int64_t rows, int64_t row_stride, int64_t seq_len, int64_t heads, int64_t head_dim, bool interleaved,
+          double base, bool inverse);
 
-// See ops::AttentionForward. prefix_lengths / lengths may be null.
+// See ops::AttentionForward. qkv, d_qkv: [batch * seq, 3 * heads * head_dim] (q | k | v);
+// out, dout: [batch * seq, heads * head_dim]. prefix_lengths / lengths may be null.
 template <typename T>
-void AttentionForward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t batch, int64_t seq, int64_t heads,
-                      int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths);
+void AttentionForward(const T* qkv, T* out, T* lse, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
+                      int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths);
 template <typename T>
-void AttentionBackward(const T* dout, const T* q, const T* k, const T* v, const T* out, const T* lse, T* dq, T* dk,
-                       T* dv, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix,
-                       const int32_t* prefix_lengths, const int32_t* lengths);
+void AttentionBackward(const T* dout, const T* qkv, const T* out, const T* lse, T* d_qkv, int64_t batch, int64_t seq,
+                       int64_t heads, int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths,
+                       const int32_t* lengths);
 
 template <typename T>
 void SoftmaxCrossEntropy(const T* logits, const int32_t* targets, int64_t rows, int64_t padded_vocab, int64_t vocab,

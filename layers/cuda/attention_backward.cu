@@ -11,6 +11,8 @@
 // Every sum runs in an order fixed by the shapes, so the bits are reproducible.
 // Kernel 3 repeats two of kernel 2's products: the price of not accumulating dQ
 // with atomics (FlashAttention-2 does) or in per-key-block fp32 copies.
+// q, k, v are read in place from the packed qkv and dq, dk, dv written in place
+// into d_qkv (rows 3 hidden apart); out and dout have rows hidden apart.
 #include <algorithm>
 #include <cmath>
 
@@ -86,8 +88,10 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   const int n0 = kb * BN;
   const ExampleMask mask(b, seq, prefix, prefix_lengths, lengths);
 
-  const int64_t row_stride = static_cast<int64_t>(heads) * D;
-  const int64_t head_offset = static_cast<int64_t>(b) * seq * row_stride + static_cast<int64_t>(h) * D;
+  // Rows of q, k, v, dk, dv (columns of qkv / d_qkv) are in_stride apart, rows of dout out_stride.
+  const int out_stride = heads * D, in_stride = 3 * out_stride;
+  const int64_t in_offset = static_cast<int64_t>(b) * seq * in_stride + static_cast<int64_t>(h) * D;
+  const int64_t out_offset = static_cast<int64_t>(b) * seq * out_stride + static_cast<int64_t>(h) * D;
   const float* lse_bh = lse + static_cast<int64_t>(bh) * seq;
   const float* delta_bh = delta + static_cast<int64_t>(bh) * seq;
 
@@ -104,8 +108,8 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
 
   auto load_queries = [&](int mb, int buf) {
     const int m0 = mb * BM;
-    LoadTile<BM, D, kThreads>(sQ + buf * BM * SD, q + head_offset + m0 * row_stride, row_stride, seq - m0, q);
-    LoadTile<BM, D, kThreads>(sdO + buf * BM * SD, dout + head_offset + m0 * row_stride, row_stride, seq - m0, dout);
+    LoadTile<BM, D, kThreads>(sQ + buf * BM * SD, q + in_offset + m0 * in_stride, in_stride, seq - m0, q);
+    LoadTile<BM, D, kThreads>(sdO + buf * BM * SD, dout + out_offset + m0 * out_stride, out_stride, seq - m0, dout);
     for (int i = threadIdx.x; i < BM; i += kThreads) {
       const bool valid = m0 + i < seq;
       CpAsync4(sLse + buf * BM + i, valid ? lse_bh + m0 + i : lse, valid);
@@ -118,8 +122,8 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   Zero(dv_acc);
   if (m_begin < num_mblocks) {
     // Keys past the example's length are zero-filled (and masked below).
-    LoadTile<BN, D, kThreads>(sK, k + head_offset + n0 * row_stride, row_stride, mask.len - n0, k);
-    LoadTile<BN, D, kThreads>(sV, v + head_offset + n0 * row_stride, row_stride, mask.len - n0, v);
+    LoadTile<BN, D, kThreads>(sK, k + in_offset + n0 * in_stride, in_stride, mask.len - n0, k);
+    LoadTile<BN, D, kThreads>(sV, v + in_offset + n0 * in_stride, in_stride, mask.len - n0, v);
     load_queries(m_begin, 0);
   }
   CpAsyncCommit();
@@ -204,8 +208,8 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   AccumulatorToSmem<MT, D, SD>(dk_acc, scale, stage_k, lane);
   AccumulatorToSmem<MT, D, SD>(dv_acc, 1.f, stage_v, lane);
   __syncwarp();
-  StoreWarpRows<16 * MT, D>(stage_k, dk + head_offset + warp_k0 * row_stride, row_stride, valid, lane);
-  StoreWarpRows<16 * MT, D>(stage_v, dv + head_offset + warp_k0 * row_stride, row_stride, valid, lane);
+  StoreWarpRows<16 * MT, D>(stage_k, dk + in_offset + warp_k0 * in_stride, in_stride, valid, lane);
+  StoreWarpRows<16 * MT, D>(stage_v, dv + in_offset + warp_k0 * in_stride, in_stride, valid, lane);
 }
 
 template <int D, int WARPS, int MT, int BN>
@@ -239,10 +243,12 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   const int q0 = qb * BM;
   const ExampleMask mask(b, seq, prefix, prefix_lengths, lengths);
 
-  const int64_t row_stride = static_cast<int64_t>(heads) * D;
-  const int64_t head_offset = static_cast<int64_t>(b) * seq * row_stride + static_cast<int64_t>(h) * D;
-  const bf16* kg = k + head_offset;
-  const bf16* vg = v + head_offset;
+  // Rows of q, k, v, dq are in_stride apart, rows of dout out_stride (as DkDvKernel).
+  const int out_stride = heads * D, in_stride = 3 * out_stride;
+  const int64_t in_offset = static_cast<int64_t>(b) * seq * in_stride + static_cast<int64_t>(h) * D;
+  const int64_t out_offset = static_cast<int64_t>(b) * seq * out_stride + static_cast<int64_t>(h) * D;
+  const bf16* kg = k + in_offset;
+  const bf16* vg = v + in_offset;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, t = lane & 3;
@@ -262,11 +268,11 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   const int key_end = mask.KeyEnd(min(q0 + BM, seq));
   const int num_kblocks = (key_end + BN - 1) / BN;
 
-  LoadTile<BM, D, kThreads>(sQ, q + head_offset + q0 * row_stride, row_stride, seq - q0, q);
-  LoadTile<BM, D, kThreads>(sdO, dout + head_offset + q0 * row_stride, row_stride, seq - q0, dout);
+  LoadTile<BM, D, kThreads>(sQ, q + in_offset + q0 * in_stride, in_stride, seq - q0, q);
+  LoadTile<BM, D, kThreads>(sdO, dout + out_offset + q0 * out_stride, out_stride, seq - q0, dout);
   if (num_kblocks > 0) {
-    LoadTile<BN, D, kThreads>(sK, kg, row_stride, mask.len, k);
-    LoadTile<BN, D, kThreads>(sV, vg, row_stride, mask.len, v);
+    LoadTile<BN, D, kThreads>(sK, kg, in_stride, mask.len, k);
+    LoadTile<BN, D, kThreads>(sV, vg, in_stride, mask.len, v);
   }
   CpAsyncCommit();
 
@@ -276,8 +282,8 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
     const int buf = kb & 1;
     if (kb + 1 < num_kblocks) {
       const int n1 = (kb + 1) * BN;
-      LoadTile<BN, D, kThreads>(sK + (buf ^ 1) * BN * SD, kg + n1 * row_stride, row_stride, mask.len - n1, k);
-      LoadTile<BN, D, kThreads>(sV + (buf ^ 1) * BN * SD, vg + n1 * row_stride, row_stride, mask.len - n1, v);
+      LoadTile<BN, D, kThreads>(sK + (buf ^ 1) * BN * SD, kg + n1 * in_stride, in_stride, mask.len - n1, kg);
+      LoadTile<BN, D, kThreads>(sV + (buf ^ 1) * BN * SD, vg + n1 * in_stride, in_stride, mask.len - n1, vg);
       CpAsyncCommit();
       CpAsyncWait<1>();
     } else {
@@ -330,7 +336,7 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   bf16* stage = sQ + warp * 16 * MT * SD;  // the warp's own Q rows
   AccumulatorToSmem<MT, D, SD>(dq_acc, scale, stage, lane);
   __syncwarp();
-  StoreWarpRows<16 * MT, D>(stage, dq + head_offset + warp_q0 * row_stride, row_stride, seq - warp_q0, lane);
+  StoreWarpRows<16 * MT, D>(stage, dq + in_offset + warp_q0 * in_stride, in_stride, seq - warp_q0, lane);
 }
 
 template <typename Kernel>
@@ -374,11 +380,15 @@ void LaunchBackward(const bf16* dout, const bf16* q, const bf16* k, const bf16* 
 }  // namespace
 }  // namespace attention
 
-void AttentionBackward(const Bf16* dout, const Bf16* q, const Bf16* k, const Bf16* v, const Bf16* out,
-                       const float* lse, Bf16* dq, Bf16* dk, Bf16* dv, int64_t batch, int64_t seq, int64_t heads,
-                       int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths) {
+void AttentionBackward(const Bf16* dout, const Bf16* qkv, const Bf16* out, const float* lse, Bf16* d_qkv,
+                       int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix,
+                       const int32_t* prefix_lengths, const int32_t* lengths) {
   using attention::bf16;
-  attention::CheckAttentionArgs("AttentionBackward", head_dim, {dout, q, k, v, out, dq, dk, dv}, batch, seq, heads);
+  const int64_t hidden = heads * head_dim;
+  const Bf16 *q = qkv, *k = qkv + hidden, *v = qkv + 2 * hidden;
+  Bf16 *dq = d_qkv, *dk = d_qkv + hidden, *dv = d_qkv + 2 * hidden;
+  attention::CheckAttentionArgs("AttentionBackward", head_dim, {dout, q, k, v, out, dq, dk, dv}, {3 * hidden, hidden},
+                                batch, seq, heads);
   if (batch == 0 || seq == 0 || heads == 0) return;
   const int pre = static_cast<int>(std::min<int64_t>(std::max<int64_t>(prefix, 0), seq));
   auto c = [](const Bf16* p) { return reinterpret_cast<const bf16*>(p); };

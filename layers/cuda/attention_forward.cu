@@ -5,6 +5,8 @@
 // (online softmax in the log2 domain). Key blocks no query of the CTA can see
 // (beyond the causal diagonal or the example's length) are never loaded; the
 // element-wise mask runs only on blocks that are partly visible to a warp.
+// q, k and v are read in place from the packed qkv projection (q | k | v per
+// row, rows 3 hidden apart); out has rows hidden apart.
 #include <algorithm>
 #include <cmath>
 
@@ -47,10 +49,12 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   const int q0 = qb * BM;
   const ExampleMask mask(b, seq, prefix, prefix_lengths, lengths);
 
-  const int64_t row_stride = static_cast<int64_t>(heads) * D;
-  const int64_t head_offset = static_cast<int64_t>(b) * seq * row_stride + static_cast<int64_t>(h) * D;
-  const bf16* kg = k + head_offset;
-  const bf16* vg = v + head_offset;
+  // Rows of q, k, v (columns of the packed qkv) are in_stride apart, rows of out out_stride.
+  const int out_stride = heads * D, in_stride = 3 * out_stride;
+  const int64_t in_offset = static_cast<int64_t>(b) * seq * in_stride + static_cast<int64_t>(h) * D;
+  const int64_t out_offset = static_cast<int64_t>(b) * seq * out_stride + static_cast<int64_t>(h) * D;
+  const bf16* kg = k + in_offset;
+  const bf16* vg = v + in_offset;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, t = lane & 3;
@@ -61,10 +65,10 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   const int key_end = mask.KeyEnd(min(q0 + BM, seq));
   const int num_kblocks = (key_end + BN - 1) / BN;
 
-  LoadTile<BM, D, kThreads>(sQ, q + head_offset + q0 * row_stride, row_stride, seq - q0, q);
+  LoadTile<BM, D, kThreads>(sQ, q + in_offset + q0 * in_stride, in_stride, seq - q0, q);
   if (num_kblocks > 0) {
-    LoadTile<BN, D, kThreads>(sK, kg, row_stride, mask.len, k);
-    LoadTile<BN, D, kThreads>(sV, vg, row_stride, mask.len, v);
+    LoadTile<BN, D, kThreads>(sK, kg, in_stride, mask.len, k);
+    LoadTile<BN, D, kThreads>(sV, vg, in_stride, mask.len, v);
   }
   CpAsyncCommit();
 
@@ -78,8 +82,8 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
     const int buf = kb & 1;
     if (kb + 1 < num_kblocks) {
       const int n1 = (kb + 1) * BN;
-      LoadTile<BN, D, kThreads>(sK + (buf ^ 1) * BN * SD, kg + n1 * row_stride, row_stride, mask.len - n1, k);
-      LoadTile<BN, D, kThreads>(sV + (buf ^ 1) * BN * SD, vg + n1 * row_stride, row_stride, mask.len - n1, v);
+      LoadTile<BN, D, kThreads>(sK + (buf ^ 1) * BN * SD, kg + n1 * in_stride, in_stride, mask.len - n1, kg);
+      LoadTile<BN, D, kThreads>(sV + (buf ^ 1) * BN * SD, vg + n1 * in_stride, in_stride, mask.len - n1, vg);
       CpAsyncCommit();
       CpAsyncWait<1>();
     } else {
@@ -174,7 +178,7 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
   bf16* stage = sQ + warp * 16 * MT * SD;
   AccumulatorToSmem<MT, D, SD>(o, 1.f, stage, lane);
   __syncwarp();
-  StoreWarpRows<16 * MT, D>(stage, out + head_offset + warp_q0 * row_stride, row_stride, seq - warp_q0, lane);
+  StoreWarpRows<16 * MT, D>(stage, out + out_offset + warp_q0 * out_stride, out_stride, seq - warp_q0, lane);
 }
 
 template <int D, int WARPS, int MT, int BN, int MIN_CTAS>
@@ -194,11 +198,13 @@ void LaunchForward(const bf16* q, const bf16* k, const bf16* v, bf16* out, float
 }  // namespace
 }  // namespace attention
 
-void AttentionForward(const Bf16* q, const Bf16* k, const Bf16* v, Bf16* out, float* lse, int64_t batch,
-                      int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths,
-                      const int32_t* lengths) {
+void AttentionForward(const Bf16* qkv, Bf16* out, float* lse, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths) {
   using attention::bf16;
-  attention::CheckAttentionArgs("AttentionForward", head_dim, {q, k, v, out}, batch, seq, heads);
+  const int64_t hidden = heads * head_dim;
+  const Bf16 *q = qkv, *k = qkv + hidden, *v = qkv + 2 * hidden;
+  attention::CheckAttentionArgs("AttentionForward", head_dim, {q, k, v, out}, {3 * hidden, hidden}, batch, seq,
+                                heads);
   if (batch == 0 || seq == 0 || heads == 0) return;
   const float scale_log2 = static_cast<float>(attention::kLog2e / std::sqrt(static_cast<double>(head_dim)));
   const int pre = static_cast<int>(std::min<int64_t>(std::max<int64_t>(prefix, 0), seq));

@@ -18,6 +18,7 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -92,9 +93,11 @@ __device__ __forceinline__ float Exp2(float x) {
 
 // Starts the copy of rows [0, ROWS) x D of a head (global rows `row_stride`
 // elements apart) into a padded shared tile; rows >= valid_rows are zero-filled.
+// Strides and offsets within one sequence are 32-bit (CheckAttentionArgs bounds
+// them): 64-bit ones cost the backward kernels registers they spill.
 // `fallback` is any mapped address, used as the source of zero-filled chunks.
 template <int ROWS, int D, int THREADS>
-__device__ __forceinline__ void LoadTile(bf16* tile, const bf16* src, int64_t row_stride, int valid_rows,
+__device__ __forceinline__ void LoadTile(bf16* tile, const bf16* src, int row_stride, int valid_rows,
                                          const bf16* fallback) {
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   constexpr int kPerThread = (ROWS * kChunks + THREADS - 1) / THREADS;
@@ -111,7 +114,7 @@ __device__ __forceinline__ void LoadTile(bf16* tile, const bf16* src, int64_t ro
 // Copies a warp's ROWS x D tile (padded, in shared memory) to global rows, 16
 // bytes per store; rows >= valid_rows are not written.
 template <int ROWS, int D>
-__device__ __forceinline__ void StoreWarpRows(const bf16* tile, bf16* dst, int64_t row_stride, int valid_rows,
+__device__ __forceinline__ void StoreWarpRows(const bf16* tile, bf16* dst, int row_stride, int valid_rows,
                                               int lane) {
   constexpr int kChunks = D / 8;
 #pragma unroll
@@ -226,18 +229,31 @@ struct ExampleMask {
 };
 
 // Host side: what every attention entry point refuses (aborting with the reason).
+// `pointers`: where each operand's first head starts (q, k and v inside the packed qkv);
+// `row_strides`: the operands' row strides in bf16 elements.
 inline void CheckAttentionArgs(const char* op, int64_t head_dim, std::initializer_list<const void*> pointers,
-                               int64_t batch, int64_t seq, int64_t heads) {
+                               std::initializer_list<int64_t> row_strides, int64_t batch, int64_t seq,
+                               int64_t heads) {
   if (head_dim != 32 && head_dim != 64 && head_dim != 128)
     Fail(op, "head_dim " + std::to_string(head_dim) + " is not supported (32, 64 or 128)", __FILE__, __LINE__);
-  // 16-byte cp.async / vector stores: every row of every head starts 16-byte aligned.
+  // 16-byte cp.async / vector stores: every row of every head starts 16-byte aligned, which
+  // needs each operand's start and its row stride (3 hidden or hidden elements of 2 bytes,
+  // so hidden a multiple of 8) aligned; head offsets are multiples of head_dim.
   for (const void* p : pointers)
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
-      Fail(op, "a bf16 operand is not 16-byte aligned", __FILE__, __LINE__);
+      Fail(op, "a bf16 operand (q, k or v in qkv, out, dout, or dq, dk or dv in d_qkv) is not 16-byte aligned",
+           __FILE__, __LINE__);
+  for (int64_t stride : row_strides)
+    if (stride * 2 % 16 != 0)
+      Fail(op, "a row stride of " + std::to_string(stride) + " bf16 elements is not a multiple of 16 bytes",
+           __FILE__, __LINE__);
+  // Offsets within a sequence are int: (seq + a tile) rows of the widest operand (qkv).
+  int64_t max_stride = 0;
+  for (int64_t stride : row_strides) max_stride = std::max(max_stride, stride);
   if (seq > (int64_t{1} << 30) || batch * heads > (int64_t{1} << 30) ||
-      batch * heads * ((seq + 15) / 16) > (int64_t{1} << 31) - 1)
+      batch * heads * ((seq + 15) / 16) > (int64_t{1} << 31) - 1 || (seq + 256) * max_stride > (int64_t{1} << 31) - 1)
     Fail(op, "shape too large (batch " + std::to_string(batch) + ", seq " + std::to_string(seq) + ", heads " +
-                 std::to_string(heads) + ")",
+                 std::to_string(heads) + ", qkv row of " + std::to_string(max_stride) + " elements)",
          __FILE__, __LINE__);
 }
 

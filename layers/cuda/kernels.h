@@ -63,17 +63,21 @@ void RmsNormBackward(const Bf16* dy, const Bf16* x, const Bf16* gain, const floa
 void GeluForward(const Bf16* x, Bf16* y, int64_t n);
 void GeluBackward(const Bf16* dy, const Bf16* x, Bf16* dx, int64_t n);
 
-void Rope(Bf16* x, int64_t rows, int64_t seq_len, int64_t heads, int64_t head_dim, bool interleaved, double base,
-          bool inverse);
+// In place on heads * head_dim elements of each of `rows` rows, row r at x + r * row_stride
+// (position r % seq_len); see ops::Rope.
+void Rope(Bf16* x, int64_t rows, int64_t row_stride, int64_t seq_len, int64_t heads, int64_t head_dim,
+          bool interleaved, double base, bool inverse);
 
-// Fused (flash-style) attention; see ops::AttentionForward for the mask. lse: f32 [batch, heads, seq].
-// prefix_lengths / lengths: device i32 [batch] or null (then `prefix` for all, and no padding).
-void AttentionForward(const Bf16* q, const Bf16* k, const Bf16* v, Bf16* out, float* lse, int64_t batch,
-                      int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths,
-                      const int32_t* lengths);
-void AttentionBackward(const Bf16* dout, const Bf16* q, const Bf16* k, const Bf16* v, const Bf16* out,
-                       const float* lse, Bf16* dq, Bf16* dk, Bf16* dv, int64_t batch, int64_t seq, int64_t heads,
-                       int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths);
+// Fused (flash-style) attention; see ops::AttentionForward for the layout and the mask.
+// qkv, d_qkv: [batch * seq, 3 * heads * head_dim] (q | k | v, read and written in place);
+// out, dout: [batch * seq, heads * head_dim]; lse: f32 [batch, heads, seq]. Every bf16
+// pointer must be 16-byte aligned (aborts otherwise). prefix_lengths / lengths: device
+// i32 [batch] or null (then `prefix` for all, and no padding).
+void AttentionForward(const Bf16* qkv, Bf16* out, float* lse, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t head_dim, int64_t prefix, const int32_t* prefix_lengths, const int32_t* lengths);
+void AttentionBackward(const Bf16* dout, const Bf16* qkv, const Bf16* out, const float* lse, Bf16* d_qkv,
+                       int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t prefix,
+                       const int32_t* prefix_lengths, const int32_t* lengths);
 
 // losses[r] (f32) = -log softmax(logits[r, :vocab])[targets[r]]; when dlogits is non-null (it may alias
 // logits) it receives grad_scale * (softmax - onehot) in bf16, and zero in the padded columns.
@@ -90,5 +94,29 @@ struct ArrayRef {
 void SumsOfSquares(const ArrayRef* arrays, int count, double* out_host);
 // Sum of an f32 array, in a fixed order; synchronises.
 double Sum(const float* x, int64_t n);
+
+// ---- Fused ops (see ops.h): one pass over memory where the unfused sequence makes two.
+// cuBLASLt epilogues (matmul.cc), falling back to the unfused kernels where one does not apply.
+// y[m, n] = x[m, k] w[n, k]^T + bias[n]; bias may be null. The bias is added in fp32 before the
+// one rounding to bf16.
+void LinearForward(const Bf16* x, const Bf16* w, const Bf16* bias, Bf16* y, int64_t m, int64_t n, int64_t k);
+// d_f[m, n] = (dy[m, k] w[k, n]) * gelu'(f[m, n]), tanh GELU; the product is not rounded before the
+// multiplication. d_f must not alias f.
+void LinearBackwardInputGelu(const Bf16* dy, const Bf16* w, const Bf16* f, Bf16* d_f, int64_t m, int64_t n,
+                             int64_t k);
+// sum = bf16(a + b); y, mean, rstd = LayerNormForward(sum): the same bits as Add then
+// LayerNormForward. sum may alias a or b.
+void AddLayerNormForward(const Bf16* a, const Bf16* b, const Bf16* gain, const Bf16* bias, float eps, Bf16* sum,
+                         Bf16* y, float* mean, float* rstd, int64_t rows, int64_t cols);
+// dx = bf16(LayerNorm dx in fp32 + residual) (one rounding); grads += as LayerNormBackward. dx may
+// alias dy, x or residual.
+void LayerNormBackwardAdd(const Bf16* dy, const Bf16* x, const Bf16* gain, const float* mean, const float* rstd,
+                          const Bf16* residual, Bf16* dx, float* grad_gain, float* grad_bias, int64_t rows,
+                          int64_t cols);
+// RMSNorm analogues (gain may be null, then grad_gain is null too).
+void AddRmsNormForward(const Bf16* a, const Bf16* b, const Bf16* gain, float eps, Bf16* sum, Bf16* y, float* rstd,
+                       int64_t rows, int64_t cols);
+void RmsNormBackwardAdd(const Bf16* dy, const Bf16* x, const Bf16* gain, const float* rstd, const Bf16* residual,
+                        Bf16* dx, float* grad_gain, int64_t rows, int64_t cols);
 
 }  // namespace baton::cuda

@@ -5,6 +5,12 @@
 // the lanes are combined by a butterfly (WarpSum), so the order depends only on
 // cols. mean and rstd are saved in fp32. grad_gain / grad_bias: deterministic
 // column sums (op_utils.cuh), computed before dx so that dx may alias dy or x.
+//
+// Fused with the residual adds around them (kernels.h): AddLayerNormForward
+// writes sum = bf16(a + b) in its first pass and normalises what it wrote, in the
+// same order as LayerNormForward (same V), so it gives the bits of Add then
+// LayerNormForward; LayerNormBackwardAdd adds the residual gradient to dx in fp32
+// before the one rounding.
 #include <cmath>
 
 #include "layers/cuda/kernels.h"
@@ -17,10 +23,13 @@ using detail::kWarp;
 constexpr int kRowsPerBlock = 8;
 
 // x and y may alias: every lane has read all it needs of its units before writing them.
-template <int V>
+// kAdd: x (the sum) is first written as bf16(a + b), unit by unit, by the lane that reads it
+// back (x may alias a or b); a and b are unused otherwise.
+template <int V, bool kAdd>
 __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
-    LayerNormForwardKernel(const Bf16* x, const Bf16* __restrict__ gain, const Bf16* __restrict__ bias, float eps,
-                           Bf16* y, float* __restrict__ mean, float* __restrict__ rstd, int64_t rows, int64_t cols) {
+    LayerNormForwardKernel(const Bf16* a, const Bf16* b, Bf16* x, const Bf16* __restrict__ gain,
+                           const Bf16* __restrict__ bias, float eps, Bf16* y, float* __restrict__ mean,
+                           float* __restrict__ rstd, int64_t rows, int64_t cols) {
   const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (r >= rows) return;  // the whole warp
@@ -30,7 +39,16 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
   float sum = 0.f;
   for (int64_t u = lane; u < units; u += kWarp) {
     float f[V];
-    detail::Load<V>(xr + u * V, f);
+    if constexpr (kAdd) {
+      float fb[V];
+      detail::Load<V>(a + r * cols + u * V, f);
+      detail::Load<V>(b + r * cols + u * V, fb);
+#pragma unroll
+      for (int i = 0; i < V; ++i) f[i] = detail::ToF(detail::ToB(f[i] + fb[i]));  // what Add stores
+      detail::Store<V>(x + r * cols + u * V, f);
+    } else {
+      detail::Load<V>(xr + u * V, f);
+    }
 #pragma unroll
     for (int i = 0; i < V; ++i) sum += f[i];
   }
@@ -58,11 +76,12 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
   }
 }
 
-// dx = rstd * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)); dx may alias dy or x.
-template <int V>
+// dx = rstd * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)) (+ residual when kResidual);
+// dx may alias dy, x or residual.
+template <int V, bool kResidual>
 __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
     LayerNormDxKernel(const Bf16* dy, const Bf16* x, const Bf16* __restrict__ gain, const float* __restrict__ mean,
-                      const float* __restrict__ rstd, Bf16* dx, int64_t rows, int64_t cols) {
+                      const float* __restrict__ rstd, const Bf16* residual, Bf16* dx, int64_t rows, int64_t cols) {
   const int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (r >= rows) return;
@@ -96,6 +115,12 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
       const float xhat = (f[i] - mu) * rs;
       d[i] = rs * (d[i] * g[i] - mean_d - xhat * mean_dx);
     }
+    if constexpr (kResidual) {
+      float res[V];
+      detail::Load<V>(residual + r * cols + u * V, res);
+#pragma unroll
+      for (int i = 0; i < V; ++i) d[i] += res[i];
+    }
     detail::Store<V>(dxr + u * V, d);
   }
 }
@@ -123,39 +148,77 @@ struct LayerNormParamRows {
 
 unsigned RowBlocks(int64_t rows) { return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
 
+// The vector width of the forward: the same for LayerNormForward and AddLayerNormForward, whose
+// sums then run in the same order.
+bool ForwardVec(const Bf16* x, const Bf16* gain, const Bf16* bias, const Bf16* y, int64_t cols) {
+  return cols % 8 == 0 && detail::Aligned16(x) && detail::Aligned16(gain) && detail::Aligned16(bias) &&
+         detail::Aligned16(y);
+}
+
+template <bool kAdd>
+void LaunchForward(bool vec, const Bf16* a, const Bf16* b, Bf16* x, const Bf16* gain, const Bf16* bias, float eps,
+                   Bf16* y, float* mean, float* rstd, int64_t rows, int64_t cols) {
+  if (vec) {
+    LayerNormForwardKernel<8, kAdd><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(
+        a, b, x, gain, bias, eps, y, mean, rstd, rows, cols);
+  } else {
+    LayerNormForwardKernel<1, kAdd><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(
+        a, b, x, gain, bias, eps, y, mean, rstd, rows, cols);
+  }
+  BATON_CUDA_CHECK_LAUNCH(LayerNormForwardKernel);
+}
+
+template <bool kResidual>
+void LaunchBackward(const Bf16* dy, const Bf16* x, const Bf16* gain, const float* mean, const float* rstd,
+                    const Bf16* residual, Bf16* dx, float* grad_gain, float* grad_bias, int64_t rows, int64_t cols) {
+  // Parameter gradients first: they read dy and x, which dx may overwrite.
+  const bool vec_params = cols % 8 == 0 && detail::Aligned16(dy) && detail::Aligned16(x);
+  detail::ColumnSums<2>(rows, cols, vec_params, LayerNormParamRows{dy, x, mean, rstd, cols},
+                        detail::GradPointers<2>{{grad_gain, grad_bias}});
+  const bool vec = vec_params && detail::Aligned16(gain) && detail::Aligned16(dx) &&
+                   (!kResidual || detail::Aligned16(residual));
+  if (vec) {
+    LayerNormDxKernel<8, kResidual><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(
+        dy, x, gain, mean, rstd, residual, dx, rows, cols);
+  } else {
+    LayerNormDxKernel<1, kResidual><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(
+        dy, x, gain, mean, rstd, residual, dx, rows, cols);
+  }
+  BATON_CUDA_CHECK_LAUNCH(LayerNormDxKernel);
+}
+
 }  // namespace
 
 void LayerNormForward(const Bf16* x, const Bf16* gain, const Bf16* bias, float eps, Bf16* y, float* mean, float* rstd,
                       int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  const bool vec = cols % 8 == 0 && detail::Aligned16(x) && detail::Aligned16(gain) && detail::Aligned16(bias) &&
-                   detail::Aligned16(y);
-  if (vec) {
-    LayerNormForwardKernel<8><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(x, gain, bias, eps, y,
-                                                                                               mean, rstd, rows, cols);
-  } else {
-    LayerNormForwardKernel<1><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(x, gain, bias, eps, y,
-                                                                                               mean, rstd, rows, cols);
-  }
-  BATON_CUDA_CHECK_LAUNCH(LayerNormForwardKernel);
+  LaunchForward<false>(ForwardVec(x, gain, bias, y, cols), nullptr, nullptr, const_cast<Bf16*>(x), gain, bias, eps, y,
+                       mean, rstd, rows, cols);  // kAdd = false never writes x
 }
 
 void LayerNormBackward(const Bf16* dy, const Bf16* x, const Bf16* gain, const float* mean, const float* rstd,
                        Bf16* dx, float* grad_gain, float* grad_bias, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  // Parameter gradients first: they read dy and x, which dx may overwrite.
-  const bool vec_params = cols % 8 == 0 && detail::Aligned16(dy) && detail::Aligned16(x);
-  detail::ColumnSums<2>(rows, cols, vec_params, LayerNormParamRows{dy, x, mean, rstd, cols},
-                        detail::GradPointers<2>{{grad_gain, grad_bias}});
-  const bool vec = vec_params && detail::Aligned16(gain) && detail::Aligned16(dx);
-  if (vec) {
-    LayerNormDxKernel<8><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(dy, x, gain, mean, rstd, dx,
-                                                                                          rows, cols);
-  } else {
-    LayerNormDxKernel<1><<<RowBlocks(rows), kWarp * kRowsPerBlock, 0, ComputeStream()>>>(dy, x, gain, mean, rstd, dx,
-                                                                                          rows, cols);
+  LaunchBackward<false>(dy, x, gain, mean, rstd, nullptr, dx, grad_gain, grad_bias, rows, cols);
+}
+
+void AddLayerNormForward(const Bf16* a, const Bf16* b, const Bf16* gain, const Bf16* bias, float eps, Bf16* sum,
+                         Bf16* y, float* mean, float* rstd, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  const bool vec = ForwardVec(sum, gain, bias, y, cols);
+  if (vec && !(detail::Aligned16(a) && detail::Aligned16(b))) {  // rare: keep LayerNormForward's order
+    Add(a, b, sum, rows * cols, DType::kBF16);
+    LayerNormForward(sum, gain, bias, eps, y, mean, rstd, rows, cols);
+    return;
   }
-  BATON_CUDA_CHECK_LAUNCH(LayerNormDxKernel);
+  LaunchForward<true>(vec, a, b, sum, gain, bias, eps, y, mean, rstd, rows, cols);
+}
+
+void LayerNormBackwardAdd(const Bf16* dy, const Bf16* x, const Bf16* gain, const float* mean, const float* rstd,
+                          const Bf16* residual, Bf16* dx, float* grad_gain, float* grad_bias, int64_t rows,
+                          int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  LaunchBackward<true>(dy, x, gain, mean, rstd, residual, dx, grad_gain, grad_bias, rows, cols);
 }
 
 }  // namespace baton::cuda

@@ -7,9 +7,21 @@
 //
 // One cuBLASLt handle per process, created on first use. The descriptors,
 // layouts and the heuristic's algorithm are cached per (shape, transposes,
-// types, pointer alignments, beta == 0), so steady-state steps do not query
-// the heuristic again; with one stream and a workspace of our own, cuBLASLt
-// gives the same bits on every run for a given algorithm.
+// types, pointer alignments, beta == 0, epilogue), so steady-state steps do not
+// query the heuristic again; with one stream and a workspace of our own,
+// cuBLASLt gives the same bits on every run for a given algorithm.
+//
+// Epilogues (the fused ops at the end of kernels.h), bf16 in and out:
+//   BIAS   y = x W^T + bias: the bias is added to the fp32 accumulator before the
+//          one rounding to bf16 (Matmul then AddBias rounds twice).
+//   DGELU  d_f = (dy W) * gelu'(f), f the GELU input (the epilogue's aux matrix).
+//          cuBLASLt's GELU is the tanh form, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+//          as in gelu.cu (PyTorch's addmm_activation falls back to gelu(approximate="tanh")
+//          where the GELU epilogue is unavailable); its fp32 evaluation need not give
+//          GeluBackward's bits.
+// Each falls back to the unfused kernels where the epilogue does not apply (bias or
+// aux not 16-byte aligned, aux's leading dimension not a multiple of 8, or no
+// algorithm for it).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -21,6 +33,7 @@
 
 #include "layers/cuda/kernels.h"
 #include "runtime/cuda_device.h"
+#include "runtime/log.h"
 
 namespace baton::cuda {
 namespace {
@@ -70,30 +83,61 @@ uint32_t Alignment(const void* p) {
   return align;
 }
 
+// kBias's extra pointer is the bias (length n), kDGelu's the GELU input (the aux
+// matrix, laid out like c).
+enum class Epilogue { kNone, kBias, kDGelu };
+
 struct Key {
   int64_t m, n, k;
   bool ta, tb;
   DType ab, c;
   uint32_t align_a, align_b, align_c;
   bool beta_zero;
-  auto Tie() const { return std::tie(m, n, k, ta, tb, ab, c, align_a, align_b, align_c, beta_zero); }
+  Epilogue epilogue = Epilogue::kNone;
+  uint32_t align_extra = 0;  // of the bias or aux pointer (the heuristic depends on it)
+  auto Tie() const {
+    return std::tie(m, n, k, ta, tb, ab, c, align_a, align_b, align_c, beta_zero, epilogue, align_extra);
+  }
   bool operator<(const Key& o) const { return Tie() < o.Tie(); }
 };
 
+const char* EpilogueName(Epilogue e) {
+  switch (e) {
+    case Epilogue::kNone: return "none";
+    case Epilogue::kBias: return "bias";
+    case Epilogue::kDGelu: return "dgelu";
+  }
+  return "?";
+}
+
 std::string ShapeText(const Key& key) {
-  return ShapeText(key.m, key.n, key.k, key.ta, key.tb, key.ab, key.c) + ", alignments a " +
-         std::to_string(key.align_a) + ", b " + std::to_string(key.align_b) + ", c " + std::to_string(key.align_c) +
-         " bytes";
+  std::string text = ShapeText(key.m, key.n, key.k, key.ta, key.tb, key.ab, key.c) + ", alignments a " +
+                     std::to_string(key.align_a) + ", b " + std::to_string(key.align_b) + ", c " +
+                     std::to_string(key.align_c) + " bytes";
+  if (key.epilogue != Epilogue::kNone)
+    text += std::string(", epilogue ") + EpilogueName(key.epilogue) + " (pointer aligned to " +
+            std::to_string(key.align_extra) + " bytes)";
+  return text;
 }
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t layout_a = nullptr, layout_b = nullptr, layout_c = nullptr;  // cuBLAS's A (our b), B (our a), C
   cublasLtMatmulAlgo_t algo{};
+  bool ok = true;  // false: no algorithm for this epilogue (the caller runs the unfused kernels)
 };
 
+// The epilogue's pointer attribute (bias or aux) of desc.
+void SetEpiloguePointer(cublasLtMatmulDesc_t desc, const Key& key, const void* extra) {
+  const cublasLtMatmulDescAttributes_t attr =
+      key.epilogue == Epilogue::kBias ? CUBLASLT_MATMUL_DESC_BIAS_POINTER : CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER;
+  BATON_LT_CHECK(cublasLtMatmulDescSetAttribute(desc, attr, &extra, sizeof(extra)), ShapeText(key));
+}
+
 // Builds the descriptors for `key` and asks the heuristic for its best algorithm.
-Plan MakePlan(const Key& key) {
+// `extra` (the bias or aux pointer of an epilogue) is set for the heuristic, which
+// reads its alignment; each call sets its own.
+Plan MakePlan(const Key& key, const void* extra) {
   const std::string shape = ShapeText(key);
   const cudaDataType_t ab = CudaType(key.ab, shape), ct = CudaType(key.c, shape);
   if (!((key.ab == DType::kBF16 && (key.c == DType::kBF16 || key.c == DType::kF32)) ||
@@ -105,6 +149,23 @@ Plan MakePlan(const Key& key) {
   const cublasOperation_t op_b = key.ta ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS's B is our a
   BATON_LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)), shape);
   BATON_LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)), shape);
+  if (key.epilogue != Epilogue::kNone) {
+    const cublasLtEpilogue_t epilogue =
+        key.epilogue == Epilogue::kBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DGELU;
+    BATON_LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+                   shape);
+    if (key.epilogue == Epilogue::kBias) {
+      const int32_t bias_type = CUDA_R_16BF;
+      BATON_LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                    sizeof(bias_type)),
+                     shape);
+    } else {
+      const int64_t aux_ld = key.n;  // the aux matrix is laid out like c: column-major [n, m]
+      BATON_LT_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)), shape);
+    }
+    SetEpiloguePointer(p.desc, key, extra);
+  }
   // cuBLAS's A as stored: op(A) = op(b)^T is [n, k]; b is row-major [k, n] (column-major [n, k]) or,
   // transposed, row-major [n, k] (column-major [k, n]).
   const uint64_t a_rows = key.tb ? key.k : key.n, a_cols = key.tb ? key.n : key.k;
@@ -139,23 +200,60 @@ Plan MakePlan(const Key& key) {
                  shape);
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
-  BATON_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(Handle(), p.desc, p.layout_a, p.layout_b, p.layout_c, p.layout_c, pref,
-                                                1, &result, &returned),
-                 shape);
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(Handle(), p.desc, p.layout_a, p.layout_b, p.layout_c,
+                                                               p.layout_c, pref, 1, &result, &returned);
   BATON_LT_CHECK(cublasLtMatmulPreferenceDestroy(pref), shape);
-  if (returned < 1 || result.state != CUBLAS_STATUS_SUCCESS)
-    Fail("cublasLtMatmulAlgoGetHeuristic", "no algorithm for " + shape, __FILE__, __LINE__);
+  const bool found = status == CUBLAS_STATUS_SUCCESS && returned >= 1 && result.state == CUBLAS_STATUS_SUCCESS;
+  if (!found && key.epilogue != Epilogue::kNone) {  // the caller falls back to the unfused kernels
+    LogWarning("cuBLASLt has no algorithm for %s; using the unfused kernels there", shape.c_str());
+    p.ok = false;
+    return p;
+  }
+  BATON_LT_CHECK(status, shape);
+  if (!found) Fail("cublasLtMatmulAlgoGetHeuristic", "no algorithm for " + shape, __FILE__, __LINE__);
   p.algo = result.algo;
   return p;
 }
 
-const Plan& PlanFor(const Key& key) {
-  static std::mutex mu;
+std::mutex& PlanMutex() {
+  static std::mutex* mu = new std::mutex();
+  return *mu;
+}
+
+// Callers that set an epilogue pointer on the plan's descriptor hold PlanMutex() until
+// cublasLtMatmul has read it.
+const Plan& PlanForLocked(const Key& key, const void* extra) {
   static std::map<Key, Plan>* plans = new std::map<Key, Plan>();  // lives as long as the process
-  std::lock_guard<std::mutex> lock(mu);
   auto it = plans->find(key);
-  if (it == plans->end()) it = plans->emplace(key, MakePlan(key)).first;
+  if (it == plans->end()) it = plans->emplace(key, MakePlan(key, extra)).first;
   return it->second;  // std::map nodes never move
+}
+
+const Plan& PlanFor(const Key& key) {
+  std::lock_guard<std::mutex> lock(PlanMutex());
+  return PlanForLocked(key, nullptr);
+}
+
+// bf16 x bf16 -> bf16 c[m, n] = op(a) op(b) with `epilogue`; false (nothing enqueued) where
+// it does not apply, and the caller runs the unfused kernels.
+bool MatmulWithEpilogue(const Bf16* a, bool ta, const Bf16* b, bool tb, Bf16* c, int64_t m, int64_t n, int64_t k,
+                        Epilogue epilogue, const Bf16* extra) {
+  const uint32_t align_extra = Alignment(extra);
+  if (m <= 0 || n <= 0 || k <= 0 || align_extra < 16) return false;
+  if (epilogue == Epilogue::kDGelu && n % 8 != 0) return false;  // the aux leading dimension
+  const Key key{m, n, k, ta, tb, DType::kBF16, DType::kBF16, Alignment(a), Alignment(b), Alignment(c), true,
+                epilogue, align_extra};
+  const float alpha = 1.f, beta = 0.f;
+  std::lock_guard<std::mutex> lock(PlanMutex());
+  const Plan& plan = PlanForLocked(key, extra);
+  if (!plan.ok) return false;
+  SetEpiloguePointer(plan.desc, key, extra);
+  void* workspace = Workspace(kWorkspaceBytes, 0);
+  BATON_LT_CHECK(cublasLtMatmul(Handle(), plan.desc, &alpha, b, plan.layout_a, a, plan.layout_b, &beta, c,
+                                plan.layout_c, c, plan.layout_c, &plan.algo, workspace, kWorkspaceBytes,
+                                ComputeStream()),
+                 ShapeText(key));  // evaluated only on failure
+  return true;
 }
 
 }  // namespace
@@ -182,6 +280,24 @@ void Matmul(const void* a, bool ta, const void* b, bool tb, void* c, DType ab_ty
                                 plan.layout_c, c, plan.layout_c, &plan.algo, workspace, kWorkspaceBytes,
                                 ComputeStream()),
                  ShapeText(key));  // evaluated only on failure
+}
+
+// ---- Fused ops (matmul epilogues)
+
+// Off: LinearBackwardInputGelu runs Matmul then GeluBackward (the GELU derivative of gelu.cu).
+constexpr bool kDGeluEpilogue = true;
+
+void LinearForward(const Bf16* x, const Bf16* w, const Bf16* bias, Bf16* y, int64_t m, int64_t n, int64_t k) {
+  if (bias != nullptr && MatmulWithEpilogue(x, false, w, true, y, m, n, k, Epilogue::kBias, bias)) return;
+  Matmul(x, false, w, true, y, DType::kBF16, DType::kBF16, m, n, k, 1.f, 0.f);
+  if (bias != nullptr) AddBias(bias, y, m, n);
+}
+
+void LinearBackwardInputGelu(const Bf16* dy, const Bf16* w, const Bf16* f, Bf16* d_f, int64_t m, int64_t n,
+                             int64_t k) {
+  if (kDGeluEpilogue && MatmulWithEpilogue(dy, false, w, false, d_f, m, n, k, Epilogue::kDGelu, f)) return;
+  Matmul(dy, false, w, false, d_f, DType::kBF16, DType::kBF16, m, n, k, 1.f, 0.f);
+  GeluBackward(d_f, f, d_f, m * n);  // in place: each element is read and written by one thread
 }
 
 }  // namespace baton::cuda

@@ -3,7 +3,9 @@
 // the fp32 kernels that train against the fp64 ones on fresh random inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,23 @@ Tensor ToF32(const Tensor& t) {
   Tensor out = Tensor::Empty(t.shape(), DType::kF32);
   for (int64_t i = 0; i < t.numel(); ++i) out.data<float>()[i] = static_cast<float>(t.data<double>()[i]);
   return out;
+}
+
+// [rows, 3 cols]: q | k | v side by side, as the fused qkv projection lays them out.
+Tensor Pack(const Tensor& q, const Tensor& k, const Tensor& v) {
+  const int64_t cols = q.dim(1);
+  Tensor qkv = Tensor::Empty({q.dim(0), 3 * cols}, q.dtype());
+  ops::SetColumns(q, 0, &qkv);
+  ops::SetColumns(k, cols, &qkv);
+  ops::SetColumns(v, 2 * cols, &qkv);
+  return qkv;
+}
+// Column block `block` (0: q, 1: k, 2: v) of a packed [rows, 3 cols] tensor.
+Tensor Block(const Tensor& packed, int block) {
+  const int64_t cols = packed.dim(1) / 3;
+  Tensor t = Tensor::Empty({packed.dim(0), cols}, packed.dtype());
+  ops::CopyColumns(packed, block * cols, &t);
+  return t;
 }
 
 void ExpectClose(const Tensor& f32, const Tensor& f64, double rel, const char* what) {
@@ -61,8 +80,9 @@ TEST(OpsForward, CausalAttentionByHand) {
   Tensor q = Tensor::FromVector<double>({2, 2}, {1, 0, 0.5, -1});
   Tensor k = Tensor::FromVector<double>({2, 2}, {2, 1, -1, 3});
   Tensor v = Tensor::FromVector<double>({2, 2}, {1, 2, -3, 4});
+  const Tensor qkv = Pack(q, k, v);
   Tensor out = Tensor::Empty({2, 2}, DType::kF64), lse = Tensor::Empty({1, 1, 2}, DType::kF64);
-  ops::AttentionForward(q, k, v, 2, 1, ops::AttentionMask::Causal(), &out, &lse);
+  ops::AttentionForward(qkv, 2, 1, ops::AttentionMask::Causal(), &out, &lse);
   // Token 0 sees only itself: score q0.k0 = 2, scaled by 1/sqrt(2).
   EXPECT_DOUBLE_EQ(out.data<double>()[0], 1);
   EXPECT_DOUBLE_EQ(out.data<double>()[1], 2);
@@ -77,7 +97,7 @@ TEST(OpsForward, CausalAttentionByHand) {
   // A prefix of 2 (UniLM source, here the whole sequence): token 0 also sees token 1.
   ops::AttentionMask prefix;
   prefix.prefix = 2;
-  ops::AttentionForward(q, k, v, 2, 1, prefix, &out, &lse);
+  ops::AttentionForward(qkv, 2, 1, prefix, &out, &lse);
   const double t0 = 2 / std::sqrt(2.0), t1 = -1 / std::sqrt(2.0);  // q0.k0, q0.k1
   const double r0 = std::exp(t0) / (std::exp(t0) + std::exp(t1)), r1 = 1 - r0;
   EXPECT_NEAR(out.data<double>()[0], r0 * 1 + r1 * -3, 1e-12);
@@ -89,7 +109,7 @@ TEST(OpsForward, CausalAttentionByHand) {
   ops::AttentionMask padded;
   padded.prefix = 2;
   padded.lengths = Tensor::FromVector<int32_t>({1}, {1});
-  ops::AttentionForward(q, k, v, 2, 1, padded, &out, &lse);
+  ops::AttentionForward(qkv, 2, 1, padded, &out, &lse);
   EXPECT_DOUBLE_EQ(out.data<double>()[0], 1);
   EXPECT_DOUBLE_EQ(out.data<double>()[1], 2);
   EXPECT_DOUBLE_EQ(out.data<double>()[2], 1);
@@ -109,7 +129,7 @@ TEST(OpsForward, AttentionMaskProperties) {
   Tensor q = RandomTensor({rows, cols}, 520), k = RandomTensor({rows, cols}, 521), v = RandomTensor({rows, cols}, 522);
   auto run = [&](const Tensor& qq, const Tensor& kk, const Tensor& vv, const ops::AttentionMask& m) {
     Tensor out = Tensor::Empty({rows, cols}, DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
-    ops::AttentionForward(qq, kk, vv, seq, heads, m, &out, &lse);
+    ops::AttentionForward(Pack(qq, kk, vv), seq, heads, m, &out, &lse);
     return std::make_pair(out.ToDoubles(), lse.ToDoubles());
   };
   const auto base = run(q, k, v, mask);
@@ -157,6 +177,94 @@ TEST(OpsForward, AttentionMaskProperties) {
   EXPECT_EQ(run(q, k, v, same).first, run(q, k, v, scalar).first);
 }
 
+// Attention written out the plain way on separate q, k, v ([rows, heads * head_dim]), with
+// the whole [seq, seq] probability matrix: P = softmax(scale q k^T, masked), out = P v, and
+// dV = P^T dout, dP = dout v^T, dS = P (dP - rowsum(P dP)), dq = scale dS k, dk = scale dS^T q.
+struct PlainAttention {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+PlainAttention PlainReference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout, int64_t seq,
+                              int64_t heads, const std::vector<int32_t>& prefix_lengths,
+                              const std::vector<int32_t>& lengths) {
+  const int64_t rows = q.dim(0), cols = q.dim(1), d = cols / heads, batch = rows / seq;
+  const double scale = 1 / std::sqrt(static_cast<double>(d));
+  const double *Q = q.data<double>(), *K = k.data<double>(), *V = v.data<double>(), *dO = dout.data<double>();
+  PlainAttention r;
+  r.out.assign(rows * cols, 0);
+  r.dq.assign(rows * cols, 0);
+  r.dk.assign(rows * cols, 0);
+  r.dv.assign(rows * cols, 0);
+  r.lse.assign(batch * heads * seq, 0);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      auto at = [&](int64_t i, int64_t e) { return (b * seq + i) * cols + h * d + e; };
+      auto visible = [&](int64_t i, int64_t j) { return j < lengths[b] && (j <= i || j < prefix_lengths[b]); };
+      std::vector<double> p(seq * seq, 0), dp(seq * seq, 0);
+      for (int64_t i = 0; i < seq; ++i) {
+        std::vector<double> s(seq, 0);
+        double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+        for (int64_t j = 0; j < seq; ++j) {
+          for (int64_t e = 0; e < d; ++e) s[j] += scale * Q[at(i, e)] * K[at(j, e)];
+          if (visible(i, j)) mx = std::max(mx, s[j]);
+        }
+        for (int64_t j = 0; j < seq; ++j) sum += visible(i, j) ? std::exp(s[j] - mx) : 0;
+        for (int64_t j = 0; j < seq; ++j) p[i * seq + j] = visible(i, j) ? std::exp(s[j] - mx) / sum : 0;
+        r.lse[(b * heads + h) * seq + i] = mx + std::log(sum);
+        for (int64_t j = 0; j < seq; ++j)
+          for (int64_t e = 0; e < d; ++e) {
+            r.out[at(i, e)] += p[i * seq + j] * V[at(j, e)];
+            dp[i * seq + j] += dO[at(i, e)] * V[at(j, e)];
+            r.dv[at(j, e)] += p[i * seq + j] * dO[at(i, e)];
+          }
+      }
+      for (int64_t i = 0; i < seq; ++i) {
+        double row = 0;
+        for (int64_t j = 0; j < seq; ++j) row += p[i * seq + j] * dp[i * seq + j];
+        for (int64_t j = 0; j < seq; ++j) {
+          const double ds = p[i * seq + j] * (dp[i * seq + j] - row);
+          for (int64_t e = 0; e < d; ++e) {
+            r.dq[at(i, e)] += scale * ds * K[at(j, e)];
+            r.dk[at(j, e)] += scale * ds * Q[at(i, e)];
+          }
+        }
+      }
+    }
+  return r;
+}
+
+void ExpectNear(const std::vector<double>& got, const std::vector<double>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double scale = 0;
+  for (double x : want) scale = std::max(scale, std::fabs(x));
+  ASSERT_GT(scale, 0) << what << ": all zero, the check would be vacuous";
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-12 * scale) << what << " element " << i;
+}
+
+// The packed op (q, k, v read in place from qkv, dq | dk | dv written into d_qkv) against the
+// plain math on q, k, v held apart, under a mask with sources and padding.
+TEST(OpsForward, PackedAttentionMatchesPlainMath) {
+  const int64_t batch = 2, seq = 7, heads = 3, head_dim = 4, rows = batch * seq, cols = heads * head_dim;
+  const std::vector<int32_t> prefix_lengths = {2, 3}, lengths = {7, 5};
+  ops::AttentionMask mask;
+  mask.prefix_lengths = Tensor::FromVector<int32_t>({batch}, prefix_lengths);
+  mask.lengths = Tensor::FromVector<int32_t>({batch}, lengths);
+  const Tensor q = RandomTensor({rows, cols}, 530), k = RandomTensor({rows, cols}, 531),
+               v = RandomTensor({rows, cols}, 532), dout = RandomTensor({rows, cols}, 533);
+  const PlainAttention want = PlainReference(q, k, v, dout, seq, heads, prefix_lengths, lengths);
+
+  const Tensor qkv = Pack(q, k, v);
+  Tensor out = Tensor::Empty({rows, cols}, DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
+  ops::AttentionForward(qkv, seq, heads, mask, &out, &lse);
+  ExpectNear(out.ToDoubles(), want.out, "out");
+  ExpectNear(lse.ToDoubles(), want.lse, "lse");
+  Tensor d_qkv = Tensor::Empty({rows, 3 * cols}, DType::kF64);  // NaN: every element must be written
+  std::fill(d_qkv.data<double>(), d_qkv.data<double>() + d_qkv.numel(), std::numeric_limits<double>::quiet_NaN());
+  ops::AttentionBackward(dout, qkv, out, lse, seq, heads, mask, &d_qkv);
+  ExpectNear(Block(d_qkv, 0).ToDoubles(), want.dq, "dq");
+  ExpectNear(Block(d_qkv, 1).ToDoubles(), want.dk, "dk");
+  ExpectNear(Block(d_qkv, 2).ToDoubles(), want.dv, "dv");
+}
+
 TEST(OpsForward, EmbeddingWithPositions) {
   Tensor table = Tensor::FromVector<double>({3, 2}, {1, 2, 3, 4, 5, 6});
   Tensor pos = Tensor::FromVector<double>({2, 2}, {10, 20, 30, 40});
@@ -194,27 +302,24 @@ TEST(OpsForward, Fp32MatchesFp64) {
     ExpectClose(y32, y64, 1e-5, "gelu");
   }
   {
-    Tensor q = RandomTensor({rows, h}, 504), k = RandomTensor({rows, h}, 505), v = RandomTensor({rows, h}, 506);
+    Tensor qkv = RandomTensor({rows, 3 * h}, 504);
     Tensor o64 = Tensor::Empty({rows, h}, DType::kF64), l64 = Tensor::Empty({batch, heads, seq}, DType::kF64);
     Tensor o32 = Tensor::Empty({rows, h}, DType::kF32), l32 = Tensor::Empty({batch, heads, seq}, DType::kF32);
-    ops::AttentionForward(q, k, v, seq, heads, ops::AttentionMask::Causal(), &o64, &l64);
-    ops::AttentionForward(ToF32(q), ToF32(k), ToF32(v), seq, heads, ops::AttentionMask::Causal(), &o32, &l32);
+    ops::AttentionForward(qkv, seq, heads, ops::AttentionMask::Causal(), &o64, &l64);
+    ops::AttentionForward(ToF32(qkv), seq, heads, ops::AttentionMask::Causal(), &o32, &l32);
     ExpectClose(o32, o64, 1e-5, "attention");
     ExpectClose(l32, l64, 1e-5, "attention lse");
-    Tensor d64 = RandomTensor({rows, h}, 509), dq64 = Tensor::Empty({rows, h}, DType::kF64),
-           dk64 = Tensor::Empty({rows, h}, DType::kF64), dv64 = Tensor::Empty({rows, h}, DType::kF64);
-    Tensor dq32 = Tensor::Empty({rows, h}, DType::kF32), dk32 = Tensor::Empty({rows, h}, DType::kF32),
-           dv32 = Tensor::Empty({rows, h}, DType::kF32);
-    ops::AttentionBackward(d64, q, k, v, o64, l64, seq, heads, ops::AttentionMask::Causal(), &dq64, &dk64, &dv64);
-    ops::AttentionBackward(ToF32(d64), ToF32(q), ToF32(k), ToF32(v), o32, l32, seq, heads,
-                           ops::AttentionMask::Causal(), &dq32, &dk32, &dv32);
-    ExpectClose(dq32, dq64, 1e-5, "attention dq");
-    ExpectClose(dk32, dk64, 1e-5, "attention dk");
-    ExpectClose(dv32, dv64, 1e-5, "attention dv");
-    Tensor q32 = ToF32(q);
-    ops::Rope(&q, seq, heads, ops::RopeStyle::kHalfSplit, 10000, false);
-    ops::Rope(&q32, seq, heads, ops::RopeStyle::kHalfSplit, 10000, false);
-    ExpectClose(q32, q, 1e-6, "rope");
+    Tensor d64 = RandomTensor({rows, h}, 509), dqkv64 = Tensor::Empty({rows, 3 * h}, DType::kF64);
+    Tensor dqkv32 = Tensor::Empty({rows, 3 * h}, DType::kF32);
+    ops::AttentionBackward(d64, qkv, o64, l64, seq, heads, ops::AttentionMask::Causal(), &dqkv64);
+    ops::AttentionBackward(ToF32(d64), ToF32(qkv), o32, l32, seq, heads, ops::AttentionMask::Causal(), &dqkv32);
+    ExpectClose(Block(dqkv32, 0), Block(dqkv64, 0), 1e-5, "attention dq");
+    ExpectClose(Block(dqkv32, 1), Block(dqkv64, 1), 1e-5, "attention dk");
+    ExpectClose(Block(dqkv32, 2), Block(dqkv64, 2), 1e-5, "attention dv");
+    Tensor qkv32 = ToF32(qkv);
+    ops::Rope(&qkv, 0, 2 * h, seq, hd, ops::RopeStyle::kHalfSplit, 10000, false);
+    ops::Rope(&qkv32, 0, 2 * h, seq, hd, ops::RopeStyle::kHalfSplit, 10000, false);
+    ExpectClose(qkv32, qkv, 1e-6, "rope");
   }
   {
     const int64_t vocab = 50, padded = 64;

@@ -1,6 +1,8 @@
 // Backward of every op against central finite differences in float64.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
 #include <string>
 
 #include "layers/ops.h"
@@ -64,25 +66,23 @@ TEST(OpsGrad, Gelu) {
   ExpectGradientMatches("gelu", x, dx, objective);
 }
 
-// d(out . r)/d(q, k, v) of attention under `mask`, against finite differences.
+// d(out . r)/d(qkv) of attention under `mask`, against finite differences at every
+// element of the packed qkv ([rows, 3 hidden]: q, k and v blocks read in place).
 void CheckAttentionGradients(const std::string& what, const ops::AttentionMask& mask, int64_t batch, uint64_t seed) {
   const int64_t seq = 5, heads = 3, head_dim = 4, cols = heads * head_dim;
-  Tensor q = RandomTensor({batch * seq, cols}, seed), k = RandomTensor({batch * seq, cols}, seed + 1),
-         v = RandomTensor({batch * seq, cols}, seed + 2), r = RandomTensor({batch * seq, cols}, seed + 3);
-  auto forward = [&](Tensor* out, Tensor* lse) { ops::AttentionForward(q, k, v, seq, heads, mask, out, lse); };
+  Tensor qkv = RandomTensor({batch * seq, 3 * cols}, seed), r = RandomTensor({batch * seq, cols}, seed + 3);
+  auto forward = [&](Tensor* out, Tensor* lse) { ops::AttentionForward(qkv, seq, heads, mask, out, lse); };
   auto objective = [&] {
-    Tensor out = Tensor::Empty(q.shape(), DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
+    Tensor out = Tensor::Empty(r.shape(), DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
     forward(&out, &lse);
     return Dot(out, r);
   };
-  Tensor out = Tensor::Empty(q.shape(), DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
+  Tensor out = Tensor::Empty(r.shape(), DType::kF64), lse = Tensor::Empty({batch, heads, seq}, DType::kF64);
   forward(&out, &lse);
-  Tensor dq = Tensor::Empty(q.shape(), DType::kF64), dk = Tensor::Empty(q.shape(), DType::kF64),
-         dv = Tensor::Empty(q.shape(), DType::kF64);
-  ops::AttentionBackward(r, q, k, v, out, lse, seq, heads, mask, &dq, &dk, &dv);
-  ExpectGradientMatches(what + " dq", q, dq, objective, 120);
-  ExpectGradientMatches(what + " dk", k, dk, objective, 120);
-  ExpectGradientMatches(what + " dv", v, dv, objective, 120);
+  Tensor d_qkv = Tensor::Empty(qkv.shape(), DType::kF64);  // NaN: every element must be written
+  std::fill(d_qkv.data<double>(), d_qkv.data<double>() + d_qkv.numel(), std::numeric_limits<double>::quiet_NaN());
+  ops::AttentionBackward(r, qkv, out, lse, seq, heads, mask, &d_qkv);
+  ExpectGradientMatches(what + " d_qkv", qkv, d_qkv, objective, static_cast<int>(qkv.numel()));
 }
 
 TEST(OpsGrad, CausalAttention) { CheckAttentionGradients("causal attention", ops::AttentionMask::Causal(), 2, 10); }
@@ -102,18 +102,20 @@ TEST(OpsGrad, UniLmAttentionWithPadding) {
   CheckAttentionGradients("UniLM attention", mask, 3, 40);
 }
 
+// Rotating a column range (here the middle third of each row, 2 heads of 4): the
+// backward is the inverse rotation of the same range, and the identity elsewhere.
 TEST(OpsGrad, RopeBothStyles) {
-  const int64_t seq = 6, heads = 2, cols = 8;
+  const int64_t seq = 6, head_dim = 4, cols = 8;
   for (auto style : {ops::RopeStyle::kInterleaved, ops::RopeStyle::kHalfSplit}) {
-    Tensor x = RandomTensor({2 * seq, cols}, 14), r = RandomTensor({2 * seq, cols}, 15);
+    Tensor x = RandomTensor({2 * seq, 3 * cols}, 14), r = RandomTensor({2 * seq, 3 * cols}, 15);
     auto objective = [&] {
       Tensor y = x.Clone();
-      ops::Rope(&y, seq, heads, style, 10000, false);
+      ops::Rope(&y, cols, cols, seq, head_dim, style, 10000, false);
       return Dot(y, r);
     };
     Tensor dx = r.Clone();
-    ops::Rope(&dx, seq, heads, style, 10000, true);  // backward = inverse rotation of dy
-    ExpectGradientMatches("rope", x, dx, objective);
+    ops::Rope(&dx, cols, cols, seq, head_dim, style, 10000, true);  // backward = inverse rotation of dy
+    ExpectGradientMatches("rope", x, dx, objective, static_cast<int>(x.numel()));
   }
 }
 

@@ -12,7 +12,7 @@ std::vector<double> RotateAt(std::vector<double> x, int m, ops::RopeStyle style)
   const int64_t d = static_cast<int64_t>(x.size());
   Tensor t = Tensor::Zeros({m + 1, d}, DType::kF64);
   std::copy(x.begin(), x.end(), t.data<double>() + m * d);
-  ops::Rope(&t, m + 1, 1, style, 10000, false);
+  ops::Rope(&t, 0, d, m + 1, d, style, 10000, false);
   return std::vector<double>(t.data<double>() + m * d, t.data<double>() + (m + 1) * d);
 }
 
@@ -41,6 +41,33 @@ TEST(Rope, ScoresDependOnlyOnRelativePosition) {
     const double far = dot(RotateAt(qv, 13, style), RotateAt(kv, 10, style));
     EXPECT_NEAR(near, far, 1e-10);
     EXPECT_GT(std::fabs(near - dot(qv, kv)), 1e-6);  // the rotation did something
+  }
+}
+
+// A column range rotates exactly as the same columns on their own, and nothing else moves:
+// q and k of a packed qkv rotate in one call, v untouched.
+TEST(Rope, ColumnRangeOfPackedRows) {
+  const int64_t seq = 7, rows = 2 * seq, head_dim = 6, heads = 2, h = heads * head_dim;
+  for (auto style : {ops::RopeStyle::kInterleaved, ops::RopeStyle::kHalfSplit}) {
+    const Tensor qkv = testing::RandomTensor({rows, 3 * h}, 32);
+    Tensor packed = qkv.Clone();
+    ops::Rope(&packed, 0, 2 * h, seq, head_dim, style, 10000, false);
+    for (int64_t begin : {int64_t{0}, h, 2 * h}) {
+      Tensor part = Tensor::Empty({rows, h}, DType::kF64), rotated = Tensor::Empty({rows, h}, DType::kF64);
+      ops::CopyColumns(qkv, begin, &part);
+      ops::CopyColumns(packed, begin, &rotated);
+      if (begin < 2 * h) ops::Rope(&part, 0, h, seq, head_dim, style, 10000, false);
+      EXPECT_EQ(rotated.ToDoubles(), part.ToDoubles()) << "columns from " << begin;  // bitwise
+    }
+    // An inner range (the k block alone) leaves the columns on both sides alone.
+    Tensor k_only = qkv.Clone();
+    ops::Rope(&k_only, h, h, seq, head_dim, style, 10000, false);
+    const auto got = k_only.ToDoubles(), before = qkv.ToDoubles(), both = packed.ToDoubles();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < 3 * h; ++c) {
+        const int64_t i = r * 3 * h + c;
+        EXPECT_EQ(got[i], c >= h && c < 2 * h ? both[i] : before[i]) << "row " << r << " column " << c;
+      }
   }
 }
 

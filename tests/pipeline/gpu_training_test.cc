@@ -20,8 +20,12 @@ struct TrainingRun {
   std::vector<int64_t> device_allocations;
 };
 
-TrainingRun Train(Device device, RecomputePolicy recompute, int steps) {
-  const ModelSpec spec = Spec();
+struct BatchShape {
+  int64_t batch = 4, seq = 64;
+};
+
+TrainingRun Train(Device device, RecomputePolicy recompute, int steps, const ModelSpec& spec = Spec(),
+                  BatchShape shape = {}) {
   Model model = Model::Build(spec, 11, ComputeTypeFor(device), device);
   Adafactor optimizer(AdafactorOptions{});
   optimizer.AddParams(model.params());
@@ -32,7 +36,8 @@ TrainingRun Train(Device device, RecomputePolicy recompute, int steps) {
   TrainingRun run;
   for (int s = 1; s <= steps; ++s) {
     // Fresh tokens every step; a learnable rule so that the loss falls.
-    std::vector<MicroBatch> mbs = testing::RandomMicroBatches(77, static_cast<uint64_t>(s), 2, 4, 64, spec.vocab);
+    std::vector<MicroBatch> mbs =
+        testing::RandomMicroBatches(77, static_cast<uint64_t>(s), 2, shape.batch, shape.seq, spec.vocab);
     for (MicroBatch& mb : mbs)
       for (int64_t i = 0; i < mb.tokens.numel(); ++i)
         mb.targets.data<int32_t>()[i] = (mb.tokens.data<int32_t>()[i] * 7 + 3) % static_cast<int32_t>(spec.vocab);
@@ -58,6 +63,20 @@ TEST(GpuTraining, FirstTenLossesMatchTheCpuReferenceWithinBf16Tolerance) {
     EXPECT_NEAR(gpu.norms[i], cpu.norms[i], 0.05 * cpu.norms[i]) << "step " << i + 1;
   }
   EXPECT_LT(gpu.losses.back(), gpu.losses.front() - 0.1) << "the GPU run learns";
+}
+
+TEST(GpuTraining, Gpt2SmallFirstTenLossesMatchTheCpuReference) {
+  BATON_REQUIRE_GPU();
+  // GPT-2 124M itself (12 layers, hidden 768, 12 heads, GPT-2's vocabulary), on
+  // 2 micro-batches of 2 x 128 tokens so that the CPU reference takes seconds.
+  const ModelSpec spec = testing::TinyGpt(12, 768, 12, 3072, 50257, 50304, 1024);
+  const TrainingRun cpu = Train(Device::CPU(), RecomputePolicy::kNone, 10, spec, {2, 128});
+  const TrainingRun gpu = Train(Device::CUDA(0), RecomputePolicy::kNone, 10, spec, {2, 128});
+  ASSERT_EQ(gpu.losses.size(), 10u);
+  for (size_t i = 0; i < cpu.losses.size(); ++i) {
+    EXPECT_NEAR(gpu.losses[i], cpu.losses[i], 0.01 * cpu.losses[i]) << "step " << i + 1;
+    EXPECT_NEAR(gpu.norms[i], cpu.norms[i], 0.05 * cpu.norms[i]) << "step " << i + 1;
+  }
 }
 
 TEST(GpuTraining, TwoRunsWithTheSameSeedAreBitwiseEqual) {
