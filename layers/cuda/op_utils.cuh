@@ -85,6 +85,23 @@ __device__ __forceinline__ void Store(float* p, const float (&f)[V]) {
   }
 }
 
+// The V values of x at `offset`, as fp32. With kAdd, x is first written as
+// bf16(a + b) (exactly what Add stores), so a fused add + norm reads the bits
+// the unfused sequence would.
+template <int V, bool kAdd>
+__device__ __forceinline__ void LoadSum(const Bf16* a, const Bf16* b, Bf16* x, int64_t offset, float (&f)[V]) {
+  if constexpr (kAdd) {
+    float fb[V];
+    Load<V>(a + offset, f);
+    Load<V>(b + offset, fb);
+#pragma unroll
+    for (int i = 0; i < V; ++i) f[i] = ToF(ToB(f[i] + fb[i]));
+    Store<V>(x + offset, f);
+  } else {
+    Load<V>(x + offset, f);
+  }
+}
+
 // Butterfly sum over the 32 lanes of a full warp: every lane ends with the same
 // bits (each step adds the same two values, in either order, and fp addition
 // is commutative), and the order depends on nothing but the lane layout.

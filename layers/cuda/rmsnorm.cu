@@ -39,16 +39,7 @@ __global__ void __launch_bounds__(kWarp * kRowsPerBlock)
   float ss = 0.f;
   for (int64_t u = lane; u < units; u += kWarp) {
     float f[V];
-    if constexpr (kAdd) {
-      float fb[V];
-      detail::Load<V>(a + r * cols + u * V, f);
-      detail::Load<V>(b + r * cols + u * V, fb);
-#pragma unroll
-      for (int i = 0; i < V; ++i) f[i] = detail::ToF(detail::ToB(f[i] + fb[i]));  // what Add stores
-      detail::Store<V>(x + r * cols + u * V, f);
-    } else {
-      detail::Load<V>(xr + u * V, f);
-    }
+    detail::LoadSum<V, kAdd>(a, b, x, r * cols + u * V, f);
 #pragma unroll
     for (int i = 0; i < V; ++i) ss += f[i] * f[i];
   }
