@@ -131,10 +131,10 @@ void CheckDevice(const RunConfig& config, const std::string& source, std::string
             "which it does not have yet); use 1 and 1, or train.device = CPU");
   const ModelConfig& m = config.model();
   const int64_t head = m.heads() > 0 ? m.hidden() / m.heads() : 0;
-  if (head != 64 && head != 128)
+  if (head != 32 && head != 64 && head != 128)
     Add(problems, source,
         "model.hidden / model.heads = " + std::to_string(head) +
-            ": the GPU attention kernel supports head sizes 64 and 128 (GPT-2 uses 64)");
+            ": the GPU attention kernel supports head sizes 32, 64 and 128 (GPT-2 uses 64)");
 }
 
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {

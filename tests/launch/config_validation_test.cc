@@ -33,6 +33,25 @@ bool Has(const std::string& problems, const std::string& line) {
 
 TEST(ConfigValidationTest, DefaultsWithDataAreValid) { EXPECT_EQ(Problems(Valid()), ""); }
 
+TEST(ConfigValidationTest, CudaRunsOnOneGpuWithASupportedHeadSize) {
+  RunConfig config = Valid();
+  config.mutable_train()->set_device(TrainConfig::CUDA);
+  config.mutable_model()->set_hidden(768);
+  config.mutable_model()->set_heads(12);  // head size 64
+#if BATON_CUDA
+  EXPECT_EQ(Problems(config), "");
+#else
+  EXPECT_TRUE(Has(Problems(config), "train.device = CUDA, but this build has no CUDA backend")) << Problems(config);
+#endif
+  config.mutable_parallel()->set_stages(2);
+  config.mutable_model()->set_heads(16);  // head size 48
+  const std::string p = Problems(config);
+  EXPECT_TRUE(Has(p, "train.device = CUDA with parallel.stages = 2 and parallel.replicas = 1: this version trains "
+                     "on one GPU")) << p;
+  EXPECT_TRUE(Has(p, "model.hidden / model.heads = 48: the GPU attention kernel supports head sizes 32, 64 and 128"))
+      << p;
+}
+
 TEST(ConfigValidationTest, NegativeLearningRate) {
   RunConfig config = Valid();
   config.mutable_optim()->set_lr(-0.1);

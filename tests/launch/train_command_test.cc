@@ -4,6 +4,7 @@
 // independently of baton's own writer.
 #include <cmath>
 
+#include "runtime/device.h"
 #include "tests/launch/run_fixture.h"
 
 namespace {
@@ -75,6 +76,19 @@ TEST_F(TrainCommand, BadConfigFailsBeforeAnyWorkNamingFileAndFields) {
   CommandResult unknown = Train("run", "--set model.hiden=64");
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.output.find("hiden"), std::string::npos) << unknown.output;
+}
+
+TEST_F(TrainCommand, CudaWithoutAGpuIsRefusedBeforeAnyWork) {
+  if (baton::CudaDeviceCount() > 0) GTEST_SKIP() << "this machine has a GPU; the refusal is for machines without";
+  CommandResult r = Train("run", "--set train.device=CUDA --set model.heads=1");  // head size 32
+  EXPECT_NE(r.exit_code, 0);
+#if BATON_CUDA
+  EXPECT_NE(r.output.find("train.device = CUDA, but rank 0 on "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("has no GPU"), std::string::npos) << r.output;
+#else
+  EXPECT_NE(r.output.find("this build has no CUDA backend"), std::string::npos) << r.output;
+#endif
+  EXPECT_FALSE(fs::exists(dir_ / "run")) << "nothing may be written when the device is missing";
 }
 
 TEST_F(TrainCommand, CorruptShardIsNamed) {
