@@ -18,6 +18,7 @@
 #include "optim/adafactor.h"
 #include "runtime/rng.h"
 #include "tests/gpu_test.h"
+#include "tests/optim/random_inputs.h"
 
 namespace baton {
 namespace {
@@ -27,19 +28,9 @@ constexpr uint64_t kSeed = 20250117;
 Device Gpu() { return Device::CUDA(0); }
 
 std::vector<double> Draw(const std::string& stream, int64_t count, double scale) {
-  std::vector<double> v(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    double z = NormalAt(kSeed, StreamId(stream), static_cast<uint64_t>(i));
-    if (std::abs(z) < 1e-3) z = 0.5;
-    v[static_cast<size_t>(i)] = scale * z;
-  }
-  return v;
+  return testing::DrawNonZero(kSeed, stream, count, scale);
 }
-
-Tensor HostTensor(const Shape& shape, const std::vector<double>& values, DType dtype) {
-  if (dtype == DType::kF64) return Tensor::FromVector<double>(shape, values);
-  return Tensor::FromVector<float>(shape, std::vector<float>(values.begin(), values.end()));
-}
+using testing::HostTensor;
 
 std::vector<std::pair<std::string, const Tensor*>> StateParts(const AdafactorState& s) {
   std::vector<std::pair<std::string, const Tensor*>> parts;
