@@ -82,7 +82,9 @@ TEST_F(KillDuringWrite, ThePreviousCommittedCheckpointAlwaysLoads) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t l = 0; l < a.size(); ++l)
     for (const char* key : {"step", "loss", "grad_norm", "val_loss"})
-      if (a[l].contains(key)) EXPECT_EQ(a[l][key].dump(), b[l][key].dump()) << key << " line " << l;
+      if (a[l].contains(key)) {
+        EXPECT_EQ(a[l][key].dump(), b[l][key].dump()) << key << " line " << l;
+      }
 }
 
 }  // namespace
