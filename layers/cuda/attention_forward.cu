@@ -80,16 +80,7 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_CTAS)
 
   for (int kb = 0; kb < num_kblocks; ++kb) {
     const int buf = kb & 1;
-    if (kb + 1 < num_kblocks) {
-      const int n1 = (kb + 1) * BN;
-      LoadTile<BN, D, kThreads>(sK + (buf ^ 1) * BN * SD, kg + n1 * in_stride, in_stride, mask.len - n1, kg);
-      LoadTile<BN, D, kThreads>(sV + (buf ^ 1) * BN * SD, vg + n1 * in_stride, in_stride, mask.len - n1, vg);
-      CpAsyncCommit();
-      CpAsyncWait<1>();
-    } else {
-      CpAsyncWait<0>();
-    }
-    __syncthreads();
+    PrefetchNextKeyBlock<BN, D, kThreads>(sK, sV, buf, kb, num_kblocks, kg, vg, in_stride, mask.len);
     const bf16* k_tile = sK + buf * BN * SD;
     const bf16* v_tile = sV + buf * BN * SD;
     const int n0 = kb * BN;

@@ -111,6 +111,25 @@ __device__ __forceinline__ void LoadTile(bf16* tile, const bf16* src, int row_st
   }
 }
 
+// Double buffering over key blocks (the forward and dQ kernels): starts loading
+// block kb + 1 of K and V (global rows kg / vg, `len` valid) into the other
+// half of sK / sV, then waits until block kb (in half `buf`) has arrived.
+template <int BN, int D, int THREADS>
+__device__ __forceinline__ void PrefetchNextKeyBlock(bf16* sK, bf16* sV, int buf, int kb, int num_kblocks,
+                                                     const bf16* kg, const bf16* vg, int in_stride, int len) {
+  constexpr int SD = D + 8;
+  if (kb + 1 < num_kblocks) {
+    const int n1 = (kb + 1) * BN;
+    LoadTile<BN, D, THREADS>(sK + (buf ^ 1) * BN * SD, kg + n1 * in_stride, in_stride, len - n1, kg);
+    LoadTile<BN, D, THREADS>(sV + (buf ^ 1) * BN * SD, vg + n1 * in_stride, in_stride, len - n1, vg);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+  } else {
+    CpAsyncWait<0>();
+  }
+  __syncthreads();
+}
+
 // Copies a warp's ROWS x D tile (padded, in shared memory) to global rows, 16
 // bytes per store; rows >= valid_rows are not written.
 template <int ROWS, int D>
