@@ -1,6 +1,9 @@
 // baton_bench: trains a config for a number of steps on synthetic tokens and
 // reports throughput, MFU, memory and where the time goes, as a table and as
-// JSON. One process (one CPU or one GPU); no data files are read.
+// JSON; no data files are read. One process (one CPU or one GPU), or under
+// mpirun one rank per GPU with the config's parallel.stages x replicas: then
+// it also reports, per rank, compute, bubble and exposed communication time
+// (bench/stage_breakdown.h), and MFU per GPU.
 //
 //   baton_bench --config configs/gpt2-124m-gpu.pbtxt [--set field=value ...]
 //               [--steps 20] [--warmup 5] [--profile] [--json out.json]
@@ -25,10 +28,13 @@
 #include <nlohmann/json.hpp>
 
 #include "launch/compute_device.h"
+#include "bench/stage_breakdown.h"
 #include "launch/config_loader.h"
+#include "launch/rank_groups.h"
 #include "launch/run_spec.h"
 #include "pipeline/pipeline_trainer.h"
 #include "pipeline/schedule.h"
+#include "pipeline/schedule_verifier.h"
 #include "runtime/log.h"
 #include "runtime/mpi_transport.h"
 #include "runtime/mpi_world.h"
@@ -100,43 +106,64 @@ double Median(std::vector<double> v) {
 }
 
 Status Run(const Args& args, MpiWorld& world) {
-  if (world.size() != 1) return Status::InvalidArgument("baton_bench runs as one process");
   BATON_ASSIGN_OR_RETURN(RunConfig config, LoadRunConfig(args.config, args.sets));
   const ModelSpec spec = ModelSpecFromConfig(config.model());
   const TrainConfig& train = config.train();
   const ParallelConfig& parallel = config.parallel();
+  if (world.size() != parallel.stages() * parallel.replicas())
+    return Status::InvalidArgument("parallel.stages x parallel.replicas = " +
+                                   std::to_string(parallel.stages() * parallel.replicas()) + " but " +
+                                   std::to_string(world.size()) + " ranks (mpirun -np)");
   BATON_ASSIGN_OR_RETURN(const Device device, ComputeDevice(train, world));
   BATON_ASSIGN_OR_RETURN(StageLayout layout, LayoutFromConfig(config, spec, args.config));
   BATON_ASSIGN_OR_RETURN(ScheduleKind kind, ParseScheduleKind(ParallelConfig::Schedule_Name(parallel.schedule())));
-  BATON_ASSIGN_OR_RETURN(PipelineSchedule schedule, BuildSchedule(kind, 1, train.microbatches(), 1));
+  BATON_ASSIGN_OR_RETURN(PipelineSchedule schedule, BuildSchedule(kind, parallel.stages(), train.microbatches(),
+                                                                  parallel.virtual_stages()));
+  BATON_ASSIGN_OR_RETURN(ScheduleReport report, VerifySchedule(schedule));
   ops::SetBackendThreads(train.threads());
-  std::unique_ptr<Transport> pipe = NewMpiWorldTransport();
-  const RecomputePolicy recompute = RecomputeFromConfig(parallel);
+  BATON_ASSIGN_OR_RETURN(RankGroups groups, ConnectRanks(device, parallel.stages(), parallel.comm_timeout_seconds()));
+  if (!groups.pipe->matches_by_tag()) BATON_RETURN_IF_ERROR(CheckStreamOrderedExchange(schedule));
+  const int stage = groups.pipe->rank(), replica = groups.replicas->rank();
+  const RecomputePolicy recompute = RecomputeFromConfig(parallel, stage);
   PipelineTrainer trainer(spec, train.seed(), layout, schedule, AdafactorOptionsFromConfig(config.optim()),
                           TrainerOptions{LrScheduleFromConfig(config.optim(), train.steps()),
                                          config.optim().clip_grad_norm(), recompute, device},
-                          pipe.get(), nullptr);
+                          groups.pipe.get(), groups.replicas.get());
 
-  RandomStream rng(train.seed(), 0xbe4c);
+  RandomStream rng(train.seed(), 0xbe4c + static_cast<uint64_t>(replica));  // each replica its own tokens
   std::vector<double> ms;
   StepMetrics last;
   int64_t allocations_after_warmup = 0;
   for (int s = 1; s <= args.warmup + args.steps; ++s) {
     BATON_ASSIGN_OR_RETURN(last, trainer.Step(s, SyntheticBatches(config, spec, &rng)));
-    if (s > args.warmup) ms.push_back(last.seconds * 1e3);
+    // A step takes as long as its slowest rank.
+    BATON_ASSIGN_OR_RETURN(std::vector<double> seconds, AllGatherValues(groups.world.get(), {last.seconds}));
+    const double slowest = *std::max_element(seconds.begin(), seconds.end());
+    if (s > args.warmup) ms.push_back(slowest * 1e3);
     if (s == args.warmup) allocations_after_warmup = last.memory.device_allocations;
-    LogInfo("step %d: loss %.4f, %.1f ms", s, last.loss, last.seconds * 1e3);
+    LogInfo("step %d: loss %.4f, %.1f ms", s, last.loss, slowest * 1e3);
   }
   // cudaMalloc calls during the timed steps: 0 once the caching allocator has settled.
   const int64_t timed_device_allocations = last.memory.device_allocations - allocations_after_warmup;
   std::vector<OpProfile::Entry> profile;
-  if (args.profile) {  // one more step, timed op by op (not part of the throughput above)
-    OpProfile::Enable(true);
-    BATON_ASSIGN_OR_RETURN(StepMetrics m, trainer.Step(args.warmup + args.steps + 1, SyntheticBatches(config, spec, &rng)));
+  nlohmann::json stages = nlohmann::json::array();
+  const bool pipelined = world.size() > 1;
+  if (args.profile || pipelined) {  // more steps, timed (not part of the throughput above)
+    // Several ranks: phases only (a few events per micro-batch), over a few steps.
+    const int profiled = pipelined ? 3 : 1;
+    OpProfile::Enable(true, /*phases_only=*/pipelined && !args.profile);
+    for (int s = 1; s <= profiled; ++s) {
+      BATON_ASSIGN_OR_RETURN(last, trainer.Step(args.warmup + args.steps + s, SyntheticBatches(config, spec, &rng)));
+    }
     profile = OpProfile::Collect();
     OpProfile::Enable(false);
-    last = m;
+    if (pipelined) {
+      BATON_ASSIGN_OR_RETURN(stages, StageBreakdown(profile, profiled, schedule, stage, replica, groups.world.get()));
+    }
   }
+  BATON_ASSIGN_OR_RETURN(std::vector<double> peaks,
+                         AllGatherValues(groups.world.get(), {static_cast<double>(last.memory.peak_bytes)}));
+  if (world.rank() != 0) return Status::OK();
 
   const int64_t tokens = last.tokens;
   const double median_ms = Median(ms);
@@ -145,7 +172,7 @@ Status Run(const Args& args, MpiWorld& world) {
   const int64_t matmul_params = spec.ParameterCount() - (spec.positions == PositionKind::kLearned ? spec.max_positions * spec.hidden : 0);
   const double flops_per_token = 6.0 * static_cast<double>(matmul_params) +
                                  12.0 * static_cast<double>(spec.layers * train.seq_len() * spec.hidden);
-  const double mfu = flops_per_token * tokens_per_s / (args.peak_tflops * 1e12);
+  const double mfu = flops_per_token * tokens_per_s / (args.peak_tflops * 1e12 * world.size());  // per GPU
 
   nlohmann::json j;
   j["device"] = DeviceDescription(device);
@@ -156,6 +183,11 @@ Status Run(const Args& args, MpiWorld& world) {
   j["batch"] = {{"microbatch_size", train.microbatch_size()}, {"microbatches", train.microbatches()},
                 {"seq_len", train.seq_len()}, {"tokens_per_step", tokens}};
   j["recompute"] = RecomputePolicyName(recompute);
+  j["parallel"] = {{"gpus", world.size()}, {"stages", parallel.stages()}, {"replicas", parallel.replicas()},
+                   {"virtual_stages", parallel.virtual_stages()}, {"schedule", ScheduleKindName(kind)},
+                   {"layout", layout.Describe(spec)}, {"simulated_bubble_fraction", report.bubble_fraction}};
+  j["per_rank"] = stages;
+  j["peak_bytes_per_rank"] = peaks;
   j["steps"] = args.steps;
   j["warmup"] = args.warmup;
   j["ms_per_step"] = ms;
@@ -185,7 +217,13 @@ Status Run(const Args& args, MpiWorld& world) {
               train.seq_len(), train.microbatches(), RecomputePolicyName(recompute));
   std::printf("%-34s %.2f ms (mean %.2f)\n", "step time (median)", median_ms, mean_ms);
   std::printf("%-34s %.0f\n", "tokens/s", tokens_per_s);
-  std::printf("%-34s %.1f%%\n", "MFU", 100 * mfu);
+  std::printf("%-34s %.1f%%\n", "MFU (per GPU)", 100 * mfu);
+  if (pipelined) {
+    std::printf("%-34s %d stage(s) x %d replica(s), %s, %d micro-batches; simulated bubble %.1f%%\n", "parallel",
+                parallel.stages(), parallel.replicas(), ScheduleKindTitle(kind), train.microbatches(),
+                100 * report.bubble_fraction);
+    PrintStageBreakdown(stages);
+  }
   std::printf("%-34s %s\n", "memory", DescribeMemory(last.memory).c_str());
   if (!profile.empty()) {
     std::printf("\n%-40s %8s %10s %7s\n", "op / phase (profiled step)", "calls", "ms", "share");

@@ -1,5 +1,8 @@
 #include "launch/compute_device.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "layers/ops.h"
 
 namespace baton {
@@ -7,15 +10,25 @@ namespace baton {
 Result<Device> ComputeDevice(const TrainConfig& train, const MpiWorld& world) {
   if (train.device() != TrainConfig::CUDA) return Device::CPU();
   const int gpus = CudaDeviceCount();
-  if (gpus == 0)
-    return Status::InvalidArgument("train.device = CUDA, but rank " + std::to_string(world.rank()) + " on " +
-                                   world.host() + " has no GPU: " + CudaUnavailableReason());
-  if (world.local_rank() >= gpus)
+  const std::string where = "rank " + std::to_string(world.rank()) + " on " + world.host();
+  if (gpus == 0) return Status::InvalidArgument("train.device = CUDA, but " + where + " has no GPU: " + CudaUnavailableReason());
+  int index = world.local_rank();
+  if (const char* chosen = std::getenv("BATON_GPU"); chosen && *chosen) {
+    char* end = nullptr;
+    const long i = std::strtol(chosen, &end, 10);
+    if (*end != '\0' || i < 0 || i >= gpus)
+      return Status::InvalidArgument("BATON_GPU=" + std::string(chosen) + " on " + where + ": expected a GPU index in [0, " +
+                                     std::to_string(gpus) + ")");
+    index = static_cast<int>(i);
+  } else if (gpus == 1) {
+    index = 0;  // the scheduler gave this rank one GPU (CUDA_VISIBLE_DEVICES): it is the rank's
+  } else if (index >= gpus) {
     return Status::InvalidArgument("train.device = CUDA: " + std::to_string(world.local_size()) + " ranks on " +
                                    world.host() + " but " + std::to_string(gpus) +
-                                   " GPU(s) there (one rank per GPU: start fewer ranks per node)");
-  UseCudaDevice(world.local_rank());
-  return Device::CUDA(world.local_rank());
+                                   " GPU(s) there (one rank per GPU: start fewer ranks per node, or set BATON_GPU)");
+  }
+  UseCudaDevice(index);
+  return Device::CUDA(index);
 }
 
 std::string DeviceDescription(Device device) {

@@ -11,9 +11,11 @@
 
 namespace baton {
 
-// CPU, or the GPU whose index is this rank's index on its node (one rank per
-// GPU). Fails, naming the rank's host and the counts, when the node has fewer
-// GPUs than ranks or none.
+// CPU, or this rank's GPU (one rank per GPU): BATON_GPU=<index> from the
+// environment if set; else the only GPU the rank sees (a scheduler that gives
+// each task one GPU through CUDA_VISIBLE_DEVICES); else the rank's index on
+// its node. Fails, naming the rank's host and the counts, when the node has
+// fewer GPUs than ranks or none.
 Result<Device> ComputeDevice(const TrainConfig& train, const MpiWorld& world);
 
 // "CPU (fp32), ..." or "CUDA on NVIDIA H200 (...); bf16 compute, fp32 master weights ...".

@@ -123,12 +123,6 @@ void CheckDevice(const RunConfig& config, const std::string& source, std::string
 #if !BATON_CUDA
   Add(problems, source, "train.device = CUDA, but this build has no CUDA backend (configure with -DBATON_CUDA=ON)");
 #endif
-  const ParallelConfig& p = config.parallel();
-  if (p.stages() * p.replicas() > 1)
-    Add(problems, source,
-        "train.device = CUDA with parallel.stages = " + std::to_string(p.stages()) + " and parallel.replicas = " +
-            std::to_string(p.replicas()) + ": this version trains on one GPU (multi-GPU needs the NCCL transport, "
-            "which it does not have yet); use 1 and 1, or train.device = CPU");
   const ModelConfig& m = config.model();
   const int64_t head = m.heads() > 0 ? m.hidden() / m.heads() : 0;
   if (head != 32 && head != 64 && head != 128)

@@ -7,8 +7,9 @@
 #   node2 slots=8
 #   EOF
 #   BATON_HOSTFILE=hosts BATON_NODES=2 BATON_RANKS_PER_NODE=8 \
-#   BATON_CONFIG=configs/my-run.pbtxt BATON_RUN_DIR=/shared/runs/my-run \
-#       launch/mpirun-multinode.sh --set checkpoint.every=500
+#   BATON_CONFIG=configs/gpt2-1.5b-gpu.pbtxt BATON_RUN_DIR=/shared/runs/my-run \
+#       launch/mpirun-multinode.sh --set train.device=CUDA \
+#       --set parallel.stages=8 --set parallel.replicas=2 --set checkpoint.every=500
 #
 # Arguments after the script's name go to `baton train` as they are.
 #
@@ -20,20 +21,32 @@
 #   part of each checkpoint into RUN_DIR/ckpt/, and rank 0 commits it.
 # - World size = nodes x ranks per node = parallel.stages x parallel.replicas.
 #
-# One rank per GPU: --map-by ppr:G:node places G ranks on each node, in order
-# (ranks 0..G-1 on the first host, G..2G-1 on the second, ...); each rank
-# takes the GPU of its node-local rank (OMPI_COMM_WORLD_LOCAL_RANK). Keep
-# pipeline stages that talk most to each other on one node: world rank =
-# replica x stages + stage, so with stages <= G a whole pipeline stays inside
-# a node and only the data-parallel gradient sums cross nodes.
+# One rank per GPU (with --set train.device=CUDA or train.device: CUDA in the
+# config): give every host slots=G, its number of GPUs, and set
+# BATON_RANKS_PER_NODE=G. --map-by ppr:G:node places G ranks on each node, in
+# order (ranks 0..G-1 on the first host, G..2G-1 on the second, ...); each
+# rank takes the GPU of its node-local rank (0..G-1), or the only GPU it sees
+# when CUDA_VISIBLE_DEVICES shows it one, or BATON_GPU=<index> when that is
+# set (the same index for every rank: for one rank per node). Keep pipeline
+# stages that talk most to each other on one node: world rank = replica x
+# stages + stage, so with stages <= G a whole pipeline stays inside a node
+# (NVLink) and only the data-parallel gradient sums cross nodes.
 #
-# NCCL: mpirun's -x passes variables to the remote ranks (the local
-# environment does not travel by itself). NCCL_NVLS_ENABLE=0 turns NVLink
-# SHARP (multicast) off: keep it on machines where multicast objects cannot be
-# created (it is off here by default; export NCCL_NVLS_ENABLE=1 to try it).
-# NCCL_DEBUG=WARN reports NCCL problems without the per-call noise;
-# NCCL_SOCKET_IFNAME / NCCL_IB_HCA pick the network where the default guess
-# is wrong.
+# Environment: mpirun does not pass this machine's environment to the ranks
+# of other hosts by itself; the script adds -x for every NCCL_* variable,
+# BATON_GPU, CUDA_VISIBLE_DEVICES (the same value on every host), PATH and
+# LD_LIBRARY_PATH when they are set, and for the names in BATON_PASS_ENV
+# (split at spaces, e.g. "UCX_TLS OMP_NUM_THREADS"). NCCL_NVLS_ENABLE=0 turns
+# NVLink SHARP (multicast) off: keep it on machines where multicast objects
+# cannot be created (it is off here by default; export NCCL_NVLS_ENABLE=1 to
+# try it). NCCL_DEBUG=WARN reports NCCL problems without the per-call noise;
+# NCCL_SOCKET_IFNAME (e.g. ib0, eth0) / NCCL_IB_HCA (e.g. mlx5_0,mlx5_1) pick
+# the network where NCCL's guess is wrong.
+#
+# A hung or dead rank: parallel.comm_timeout_seconds (600 by default; 0 =
+# never) bounds every NCCL send, receive and gradient sum; past it the waiting
+# rank names itself and the operation and aborts the whole job. Run the
+# script again to continue from the last checkpoint.
 #
 # Stopping and resuming: `--resume auto` continues from RUN_DIR/ckpt/LATEST if
 # there is one, so running this script again continues the run. To stop a run
@@ -58,13 +71,23 @@ BATON_RUN_DIR=${BATON_RUN_DIR:-runs/multinode}
 BATON_HOSTFILE=${BATON_HOSTFILE:-hosts}
 BATON_NODES=${BATON_NODES:-2}
 BATON_RANKS_PER_NODE=${BATON_RANKS_PER_NODE:-8}  # GPUs per node
+BATON_PASS_ENV=${BATON_PASS_ENV:-}
 export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 
+if [ ! -r "$BATON_HOSTFILE" ]; then
+  echo "baton: no hostfile '$BATON_HOSTFILE' (BATON_HOSTFILE): one line per node, 'HOST slots=GPUS'" >&2
+  exit 2
+fi
 np=$((BATON_NODES * BATON_RANKS_PER_NODE))
-# Variables the remote ranks get from here (add yours: NCCL_SOCKET_IFNAME, ...).
+# Variables the remote ranks get from here: NCCL's settings, the GPU choice,
+# the paths, and those named in BATON_PASS_ENV.
 pass_env=()
-for v in NCCL_NVLS_ENABLE NCCL_DEBUG NCCL_SOCKET_IFNAME NCCL_IB_HCA PATH LD_LIBRARY_PATH; do
+while read -r v; do
+  case "$v" in NCCL_*) pass_env+=(-x "$v") ;; esac
+done < <(compgen -e)
+read -r -a more_env <<<"$BATON_PASS_ENV"
+for v in BATON_GPU CUDA_VISIBLE_DEVICES PATH LD_LIBRARY_PATH "${more_env[@]}"; do
   [ -n "${!v+set}" ] && pass_env+=(-x "$v")
 done
 cmd=(mpirun --hostfile "$BATON_HOSTFILE" -np "$np"

@@ -16,6 +16,7 @@
 #include "launch/compute_device.h"
 #include "launch/config_effective.h"
 #include "launch/metrics_log.h"
+#include "launch/rank_groups.h"
 #include "launch/run_checkpoints.h"
 #include "launch/run_spec.h"
 #include "launch/stop_request.h"
@@ -131,19 +132,21 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   ops::SetBackendThreads(train.threads());
   BATON_ASSIGN_OR_RETURN(const Device device, ComputeDevice(train, world));
   const int stage = world.rank() % parallel.stages(), replica = world.rank() / parallel.stages();
-  std::unique_ptr<Transport> world_group = NewMpiWorldTransport();
-  BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> pipe, world_group->Split(replica, stage));
-  BATON_ASSIGN_OR_RETURN(std::unique_ptr<Transport> replicas, world_group->Split(stage, replica));
+  BATON_ASSIGN_OR_RETURN(RankGroups groups, ConnectRanks(device, parallel.stages(), parallel.comm_timeout_seconds()));
+  Transport* world_group = groups.world.get();
+  Transport* pipe = groups.pipe.get();
   BATON_RETURN_IF_ERROR(CheckScheduleTags(*schedule, *pipe).WithContext(options.config_source));
+  if (!pipe->matches_by_tag())  // NCCL: messages match in order, one group after another
+    BATON_RETURN_IF_ERROR(CheckStreamOrderedExchange(*schedule).WithContext(options.config_source + ": the pipeline schedule"));
 
   PipelineTrainer trainer(spec, train.seed(), layout, *schedule, adafactor,
                           TrainerOptions{lr, config.optim().clip_grad_norm(), RecomputeFromConfig(parallel, stage), device},
-                          pipe.get(), replicas.get());
+                          pipe, groups.replicas.get());
 
   // Resume before touching the run directory: a refused checkpoint changes nothing.
   const std::string ckpt_dir = config.checkpoint().dir().empty() ? options.run_dir + "/ckpt" : config.checkpoint().dir();
   RunCheckpoints checkpoints({config, layout.Describe(spec), ScheduleKindTitle(kind)}, ckpt_dir, stage, replica,
-                             world_group.get());
+                             world_group);
   BATON_ASSIGN_OR_RETURN(std::optional<ResumedRun> resumed, checkpoints.Resume(options.resume, spec, &trainer));
   int64_t first_step = 1, tokens_seen = 0;
   if (resumed) {
@@ -164,7 +167,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     BATON_RETURN_IF_ERROR(WriteFileAtomically(options.run_dir + "/config.pbtxt", EffectiveConfigText(config)));
   }
   BATON_RETURN_IF_ERROR(checkpoints.Prepare());
-  StopAgreement stop(world_group.get(), 60.0 * config.checkpoint().wall_time_minutes());
+  StopAgreement stop(world_group, 60.0 * config.checkpoint().wall_time_minutes());
 
   const int64_t tokens_per_step =
       static_cast<int64_t>(train.seq_len()) * train.microbatch_size() * train.microbatches() * parallel.replicas();
@@ -186,9 +189,10 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                  "activation memory is close to selective recompute");
   }
   // The pid lets a user (or a test) signal one rank: kill -USR1 <pid> stops the run with a checkpoint.
-  LogEveryRank("stage %d of %d, replica %d of %d (pid %ld): layers [%s]; recompute %s; AdaFactor state %s bytes on "
+  LogEveryRank("stage %d of %d, replica %d of %d (pid %ld, %s): layers [%s]; recompute %s; AdaFactor state %s bytes on "
                "this rank (Adam would need %s for the stage)",
                stage, parallel.stages(), replica, parallel.replicas(), static_cast<long>(getpid()),
+               device.is_cpu() ? "CPU" : ("GPU " + CudaDeviceDescription()).c_str(),
                layout.DescribeRank(spec, stage).c_str(),
                RecomputePolicyName(RecomputeFromConfig(parallel, stage)),
                HumanCount(static_cast<double>(trainer.OptimizerStateBytes())).c_str(),

@@ -1,11 +1,17 @@
 // AdaFactor across the data-parallel replicas of one pipeline stage (ZeRO-1
-// style, by whole tensors). Every replica holds the same parameters and, after
-// ReduceGradients, the same summed gradient; each parameter is owned by one
-// replica, which alone keeps its AdaFactor state (and, with bf16 weights on
-// GPUs, its fp32 master copy) and computes its update; the owners then
-// broadcast the new values. Whole tensors keep the statistics AdaFactor takes
-// over a whole tensor (row and column sums, RMS(U), RMS(X)) exact
-// (REFERENCE.md, "Sharding").
+// style, by whole tensors). Each parameter is owned by one replica, which
+// alone keeps its AdaFactor state and computes its update:
+//   1. reduce-scatter: every replica sends each gradient to its owner, which
+//      adds the replicas' copies in replica order ((g0 + g1) + g2) + ...;
+//      posted layer by layer as the backward finishes them (PostGradients),
+//      so the traffic overlaps the backward of earlier layers;
+//   2. the owners update their parameters (fp32 master values);
+//   3. all-gather: the owners broadcast the new values.
+// By tensor size the owners' shares are balanced, so each replica receives
+// and sends about (n-1)/n of the gradients and weights, as a ring
+// reduce-scatter and all-gather would. Whole tensors keep the statistics
+// AdaFactor takes over a whole tensor (row and column sums, RMS(U), RMS(X))
+// exact (REFERENCE.md, "Sharding").
 //
 // Owners are assigned largest tensor first to the least-loaded replica, ties
 // to the lower replica: deterministic from the parameter list alone.
@@ -25,7 +31,13 @@ class ShardedAdafactor {
   // `replicas` may be null for a single replica.
   ShardedAdafactor(const AdafactorOptions& options, std::vector<Param*> params, Transport* replicas);
 
-  // Sums every parameter's gradient over the replicas (deterministic, replica order).
+  // Starts summing the gradients of params()[i], i in `indices`, at their owners:
+  // posted, not waited; the gradients must be final. Indices already posted this step
+  // are skipped.
+  Status PostGradients(const std::vector<size_t>& indices);
+  // Posts the remaining gradients, waits for all, and each owner adds the replicas'
+  // copies in replica order (deterministic). Afterwards an owned parameter's grad is
+  // the sum over replicas; another's is this replica's own, which nothing uses.
   Status ReduceGradients();
   // Owners update their parameters from the summed gradients; then every replica
   // receives the new values.
@@ -43,8 +55,16 @@ class ShardedAdafactor {
   int64_t StateBytes() const { return optimizer_.StateBytes(); }
 
  private:
+  struct Incoming {  // an owned gradient's copies from the other replicas
+    size_t param;
+    std::vector<Tensor> from;  // by replica; undefined for this one
+  };
+
   std::vector<Param*> params_;
   Transport* replicas_;
+  std::vector<bool> posted_;       // this step
+  std::vector<int64_t> handles_;   // posted batches
+  std::vector<Incoming> incoming_;
   std::vector<int> owners_;
   int replica_;
   Adafactor optimizer_;  // holds only this replica's parameters

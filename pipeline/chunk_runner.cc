@@ -30,7 +30,8 @@ Tensor ChunkRunner::Forward(int id, const MicroBatch& mb, const Tensor& x) {
   return h;
 }
 
-Tensor ChunkRunner::RunBackward(int id, const MicroBatch& mb, const Tensor& grad_out, bool with_weights) {
+Tensor ChunkRunner::RunBackward(int id, const MicroBatch& mb, const Tensor& grad_out, bool with_weights,
+                                const LayerDone& done) {
   auto it = inflight_.find(id);
   BATON_CHECK(it != inflight_.end(), "backward of micro-batch " << id << " before its forward");
   InFlight& f = it->second;
@@ -44,6 +45,7 @@ Tensor ChunkRunner::RunBackward(int id, const MicroBatch& mb, const Tensor& grad
     if (with_weights) {
       layers_[i]->BackwardWeight(mb, f.saved[i].get());
       f.saved[i].reset();
+      if (done) done(i);
     }
   }
   if (with_weights) inflight_.erase(it);
@@ -51,11 +53,11 @@ Tensor ChunkRunner::RunBackward(int id, const MicroBatch& mb, const Tensor& grad
 }
 
 Tensor ChunkRunner::BackwardInput(int id, const MicroBatch& mb, const Tensor& grad_out) {
-  return RunBackward(id, mb, grad_out, false);
+  return RunBackward(id, mb, grad_out, false, nullptr);
 }
 
-Tensor ChunkRunner::Backward(int id, const MicroBatch& mb, const Tensor& grad_out) {
-  return RunBackward(id, mb, grad_out, true);
+Tensor ChunkRunner::Backward(int id, const MicroBatch& mb, const Tensor& grad_out, const LayerDone& done) {
+  return RunBackward(id, mb, grad_out, true, done);
 }
 
 Tensor ChunkRunner::Evaluate(const MicroBatch& mb, const Tensor& x) const {
@@ -64,10 +66,13 @@ Tensor ChunkRunner::Evaluate(const MicroBatch& mb, const Tensor& x) const {
   return h;
 }
 
-void ChunkRunner::BackwardWeight(int id, const MicroBatch& mb) {
+void ChunkRunner::BackwardWeight(int id, const MicroBatch& mb, const LayerDone& done) {
   auto it = inflight_.find(id);
   BATON_CHECK(it != inflight_.end(), "weight gradient of micro-batch " << id << " before its forward");
-  for (size_t i = layers_.size(); i-- > 0;) layers_[i]->BackwardWeight(mb, it->second.saved[i].get());
+  for (size_t i = layers_.size(); i-- > 0;) {
+    layers_[i]->BackwardWeight(mb, it->second.saved[i].get());
+    if (done) done(i);
+  }
   inflight_.erase(it);
 }
 

@@ -13,6 +13,7 @@
 // internals until W, so it saves little over selective there.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -27,6 +28,11 @@ const char* RecomputePolicyName(RecomputePolicy policy);
 
 class ChunkRunner {
  public:
+  // Called with a layer's index right after its weight gradients of the micro-batch were
+  // computed (on the compute stream), last layer first: data parallelism starts reducing a
+  // layer's gradients after its last micro-batch while earlier layers still run backward.
+  using LayerDone = std::function<void(size_t layer)>;
+
   ChunkRunner(std::vector<Layer*> layers, RecomputePolicy policy);
 
   // F: runs micro-batch `id` through the chunk. `x` is the chunk's input (ignored by a
@@ -37,10 +43,10 @@ class ChunkRunner {
   // The loss chunk ignores grad_out.
   Tensor BackwardInput(int id, const MicroBatch& mb, const Tensor& grad_out);
   // W: parameter gradients of micro-batch `id`; releases its activations.
-  void BackwardWeight(int id, const MicroBatch& mb);
+  void BackwardWeight(int id, const MicroBatch& mb, const LayerDone& done = nullptr);
   // B and W fused, layer by layer, releasing each layer's activations as soon as it is done
   // (under full recompute only one layer's internals exist at a time).
-  Tensor Backward(int id, const MicroBatch& mb, const Tensor& grad_out);
+  Tensor Backward(int id, const MicroBatch& mb, const Tensor& grad_out, const LayerDone& done = nullptr);
 
   // Forward only, keeping nothing (evaluation).
   Tensor Evaluate(const MicroBatch& mb, const Tensor& x) const;
@@ -54,7 +60,7 @@ class ChunkRunner {
     std::vector<std::unique_ptr<LayerActivations>> saved;      // per layer
   };
 
-  Tensor RunBackward(int id, const MicroBatch& mb, const Tensor& grad_out, bool with_weights);
+  Tensor RunBackward(int id, const MicroBatch& mb, const Tensor& grad_out, bool with_weights, const LayerDone& done);
 
   std::vector<Layer*> layers_;
   RecomputePolicy policy_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "layers/ops.h"
 #include "optim/grad_clip.h"
@@ -34,6 +35,26 @@ PipelineTrainer::PipelineTrainer(const ModelSpec& spec, uint64_t seed, const Sta
   }
   executor_ = std::make_unique<StageExecutor>(&schedule_, rank_, runners, pipe, spec.hidden,
                                               ComputeTypeFor(options.device), options.device);
+  if (num_replicas_ > 1) {
+    for (size_t v = 0; v < models_.size(); ++v) {
+      std::map<const Param*, size_t> index;
+      const std::vector<Param*>& ps = optimizers_[v]->params();
+      for (size_t i = 0; i < ps.size(); ++i) index[ps[i]] = i;
+      std::vector<std::vector<size_t>> layers;
+      for (const auto& layer : models_[v].layers()) {
+        layers.emplace_back();
+        for (Param* p : layer->params())
+          if (p->name != "wte") layers.back().push_back(index.at(p));  // the tied table: after SumTiedTableGradient
+      }
+      layer_params_.push_back(std::move(layers));
+    }
+    executor_->set_gradients_ready([this](int chunk, size_t layer) { PostLayerGradients(chunk, layer); });
+  }
+}
+
+void PipelineTrainer::PostLayerGradients(int chunk, size_t layer) {
+  if (!post_status_.ok()) return;
+  post_status_ = optimizers_[static_cast<size_t>(chunk)]->PostGradients(layer_params_[static_cast<size_t>(chunk)][layer]);
 }
 
 std::vector<Param*> PipelineTrainer::params() const {
@@ -80,13 +101,25 @@ Status PipelineTrainer::SumTiedTableGradient() {
 Result<double> PipelineTrainer::GlobalSquaredGradNorm() {
   // Every rank contributes (global chunk, index, squared norm) per parameter; all
   // ranks then add them in the model's order. The head's copy of the tied table
-  // is the same gradient as the embedding's and counts once.
+  // is the same gradient as the embedding's and counts once. With replicas only
+  // the owner holds a parameter's summed gradient: the others contribute 0 and the
+  // sum over replicas (x + 0 + ... is exact) gives every replica the same norms.
   std::vector<double> entries;
   for (int v = 0; v < layout_.virtual_stages; ++v) {
     std::vector<Param*> ps;
-    for (Param* p : models_[v].params())
-      if (!IsSecondTableCopy(p)) ps.push_back(p);
-    const std::vector<double> norms = SquaredGradNorms(ps);
+    std::vector<bool> owned;
+    const std::vector<Param*>& all = optimizers_[v]->params();
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (IsSecondTableCopy(all[i])) continue;
+      ps.push_back(all[i]);
+      owned.push_back(optimizers_[v]->owns(i));
+    }
+    std::vector<double> norms = SquaredGradNorms(ps);
+    if (num_replicas_ > 1) {
+      for (size_t i = 0; i < norms.size(); ++i)
+        if (!owned[i]) norms[i] = 0;
+      BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&norms));
+    }
     for (size_t i = 0; i < norms.size(); ++i)
       entries.insert(entries.end(), {static_cast<double>(layout_.global_chunk(rank_, v)), static_cast<double>(i), norms[i]});
   }
@@ -128,6 +161,7 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
     MemoryScope scope(MemoryCategory::kActivations);
     OpProfile::Scope phase("phase: forward and backward");
     BATON_ASSIGN_OR_RETURN(loss_sum, executor_->RunStep(micro_batches));
+    BATON_RETURN_IF_ERROR(post_status_);
   }
   const int64_t activation_peak = memory.Stats().peak_bytes - bytes_before;  // forward and backward only
   {

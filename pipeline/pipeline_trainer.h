@@ -5,9 +5,11 @@
 //      between the first and last stage (both then hold emb + head);
 //   3. the global gradient norm from every parameter's squared norm, added in
 //      the model's parameter order whatever the layout;
-//   4. with data-parallel replicas: sum gradients over the replicas of the
-//      stage; each replica updates the tensors it owns (ShardedAdafactor) and
-//      broadcasts them;
+//   4. with data-parallel replicas: each gradient goes to the replica that
+//      owns the tensor, which sums the replicas' copies (ShardedAdafactor);
+//      a layer's gradients leave as soon as its last backward is done,
+//      overlapping the backward of the layers before it (the tied table waits
+//      for step 2); each owner updates its tensors and broadcasts them;
 //   5. clip, schedule the learning rate, AdaFactor-update every chunk.
 // Every step is arithmetically the same for any number of stages, any
 // schedule and any recompute policy, so losses and weights are bitwise
@@ -63,6 +65,9 @@ class PipelineTrainer {
   Param* EmbeddingTable() const;  // this rank's copy at global chunk 0, or null
   Param* HeadTable() const;       // this rank's copy at the last global chunk, or null
 
+  // With replicas: the executor's callback when a layer's gradients are final.
+  void PostLayerGradients(int chunk, size_t layer);
+
   ModelSpec spec_;
   StageLayout layout_;
   PipelineSchedule schedule_;
@@ -75,6 +80,10 @@ class PipelineTrainer {
   std::vector<std::unique_ptr<ChunkRunner>> runners_;
   std::vector<std::unique_ptr<ShardedAdafactor>> optimizers_;  // one per local chunk
   std::unique_ptr<StageExecutor> executor_;
+  // layer_params_[v][l]: indices into chunk v's optimizer params of layer l's parameters
+  // (without the tied table), posted for reduction when the layer is done.
+  std::vector<std::vector<std::vector<size_t>>> layer_params_;
+  Status post_status_;  // the first failure of a posting during the step
 };
 
 }  // namespace baton

@@ -30,6 +30,20 @@ class RankBuilder {
     Push(kind, mb, chunk);
     if (g > 0) Push(ActionKind::kSendGrad, mb, chunk, (g - 1) % stages_);
   }
+  // One forward and one backward with their messages around both: the two
+  // receives first, the two sends last, so the executor posts them as one
+  // group (Megatron's send_forward_backward_recv_forward_backward). On a
+  // transport that matches in order on one stream per rank (NCCL), two
+  // neighbours then never wait on each other's lone sends.
+  void ForwardBackward(int fmb, int fchunk, int bmb, int bchunk) {
+    const int f = fchunk * stages_ + rank_, b = bchunk * stages_ + rank_;
+    if (f > 0) Push(ActionKind::kRecvActivation, fmb, fchunk, (f - 1) % stages_);
+    if (b < num_chunks_ - 1) Push(ActionKind::kRecvGrad, bmb, bchunk, (b + 1) % stages_);
+    Push(ActionKind::kForward, fmb, fchunk);
+    Push(ActionKind::kBackward, bmb, bchunk);
+    if (f < num_chunks_ - 1) Push(ActionKind::kSendActivation, fmb, fchunk, (f + 1) % stages_);
+    if (b > 0) Push(ActionKind::kSendGrad, bmb, bchunk, (b - 1) % stages_);
+  }
   void Weight(int mb, int chunk) { Push(ActionKind::kBackwardWeight, mb, chunk); }
   void OptimizerStep() { out_->push_back(Action{ActionKind::kOptimizerStep, -1, 0, -1}); }
 
@@ -84,10 +98,10 @@ void BuildInterleaved(PipelineSchedule* s) {
       b.Forward(mb, chunk);
     }
     for (int k = 0; k < total - warmup; ++k) {
+      int bmb, bchunk;
       unit(k + warmup, true, &mb, &chunk);
-      b.Forward(mb, chunk);
-      unit(k, false, &mb, &chunk);
-      b.Backward(mb, chunk, ActionKind::kBackward);
+      unit(k, false, &bmb, &bchunk);
+      b.ForwardBackward(mb, chunk, bmb, bchunk);
     }
     for (int k = std::max(total - warmup, 0); k < total; ++k) {
       unit(k, false, &mb, &chunk);

@@ -51,6 +51,25 @@ Status CheckScheduleStructure(const PipelineSchedule& s, int memory_budget = 0);
 Result<ScheduleReport> VerifySchedule(const PipelineSchedule& s, const ScheduleCosts& costs = {},
                                       int memory_budget = 0);
 
+// VerifySchedule assumes MPI: sends are buffered and messages carry tags, so
+// the order in which two ranks exchange messages does not matter. NCCL has
+// neither: this checks a schedule for a transport without tags and with one
+// ordered communication stream per rank. CheckScheduleStructure, then:
+//   - messages between two ranks in one direction match in posting order: the
+//     k-th send of rank r to rank q must be the same message as the k-th
+//     receive of q from r;
+//   - every run of consecutive send/recv actions of a rank (what the executor
+//     posts together; messages to the rank itself excluded) is one group;
+//     a rank's groups run one after another in list order, a send or receive
+//     completes only when the peer's matching one is in the peer's current
+//     group (rendezvous), a group when all of its sends and receives have.
+//     Compute does not matter: the host never blocks.
+// Errors are InvalidArgument: the first order mismatch (both ranks, the
+// position, both actions), or a deadlock naming every stuck rank's current
+// group and what each of its pending sends and receives waits for.
+// Implemented in pipeline/stream_order_check.cc.
+Status CheckStreamOrderedExchange(const PipelineSchedule& s);
+
 // Compute time of one action under `costs` (0 for communication and the optimizer step).
 double ActionCost(const Action& a, const ScheduleCosts& costs);
 

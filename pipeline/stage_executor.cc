@@ -1,5 +1,9 @@
 #include "pipeline/stage_executor.h"
 
+#include <cstdint>
+
+#include "runtime/op_profile.h"
+
 namespace baton {
 
 StageExecutor::StageExecutor(const PipelineSchedule* schedule, int rank, std::vector<ChunkRunner*> chunks,
@@ -10,6 +14,11 @@ StageExecutor::StageExecutor(const PipelineSchedule* schedule, int rank, std::ve
   BATON_CHECK(tags.ok(), tags.message());
   BATON_CHECK(static_cast<int>(chunks_.size()) == schedule->virtual_stages,
               "rank " << rank << " has " << chunks_.size() << " chunks, the schedule " << schedule->virtual_stages);
+  last_weight_action_.assign(chunks_.size(), SIZE_MAX);
+  const std::vector<Action>& actions = schedule->ranks[rank];
+  for (size_t i = 0; i < actions.size(); ++i)
+    if (actions[i].kind == ActionKind::kBackward || actions[i].kind == ActionKind::kBackwardWeight)
+      last_weight_action_[static_cast<size_t>(actions[i].chunk)] = i;
 }
 
 Tensor StageExecutor::Take(std::map<Key, Tensor>* store, Key key, const char* what) {
@@ -80,6 +89,12 @@ Status StageExecutor::RunCommunication(size_t begin, size_t end, const std::vect
       default: BATON_CHECK(false, "not a communication action: " << ActionToString(a));
     }
   }
+  // In-order transports (NCCL): one group, so that neighbours sending to each other never
+  // deadlock; the compute stream then waits for those sends too.
+  if (!pipe_->matches_by_tag() && !recvs.empty()) {
+    recvs.insert(recvs.begin(), sends.begin(), sends.end());
+    sends.clear();
+  }
   if (!sends.empty()) {
     BATON_ASSIGN_OR_RETURN(int64_t handle, pipe_->Post(sends));
     pending_sends_.push_back(handle);
@@ -87,8 +102,9 @@ Status StageExecutor::RunCommunication(size_t begin, size_t end, const std::vect
   if (!recvs.empty()) {
     BATON_ASSIGN_OR_RETURN(int64_t handle, pipe_->Post(recvs));
     BATON_RETURN_IF_ERROR(pipe_->Wait(handle));
-    for (size_t i = 0; i < recvs.size(); ++i)
-      (received[i].second ? grad_in_ : activation_in_)[received[i].first] = recvs[i].tensor;
+    const size_t first = recvs.size() - received.size();  // the receives come last
+    for (size_t i = 0; i < received.size(); ++i)
+      (received[i].second ? grad_in_ : activation_in_)[received[i].first] = recvs[first + i].tensor;
   }
   return Status::OK();
 }
@@ -123,8 +139,14 @@ Result<double> StageExecutor::RunStep(const std::vector<MicroBatch>& micro_batch
     const Key key{a.microbatch, a.chunk};
     ChunkRunner* chunk = a.kind == ActionKind::kOptimizerStep ? nullptr : chunks_[a.chunk];
     const MicroBatch* mb = a.microbatch >= 0 ? &micro_batches[a.microbatch] : nullptr;
+    ChunkRunner::LayerDone layer_done;
+    if (gradients_ready_ && i == last_weight_action_[static_cast<size_t>(std::max(a.chunk, 0))]) {
+      const int v = a.chunk;
+      layer_done = [this, v](size_t layer) { gradients_ready_(v, layer); };
+    }
     switch (a.kind) {
       case ActionKind::kForward: {
+        OpProfile::Scope timed("phase: pipeline forward");
         Tensor in = IsFirst(a.chunk) ? Tensor() : Take(&activation_in_, key, "input activation");
         Tensor out = chunk->Forward(a.microbatch, *mb, in);
         if (IsLast(a.chunk)) loss_sum += out.data<double>()[0];
@@ -133,13 +155,18 @@ Result<double> StageExecutor::RunStep(const std::vector<MicroBatch>& micro_batch
       }
       case ActionKind::kBackward:
       case ActionKind::kBackwardInput: {
+        OpProfile::Scope timed("phase: pipeline backward");
         Tensor grad = IsLast(a.chunk) ? Tensor() : Take(&grad_in_, key, "output gradient");
-        Tensor dx = a.kind == ActionKind::kBackward ? chunk->Backward(a.microbatch, *mb, grad)
+        Tensor dx = a.kind == ActionKind::kBackward ? chunk->Backward(a.microbatch, *mb, grad, layer_done)
                                                     : chunk->BackwardInput(a.microbatch, *mb, grad);
         if (!IsFirst(a.chunk)) grad_out_[key] = std::move(dx);
         break;
       }
-      case ActionKind::kBackwardWeight: chunk->BackwardWeight(a.microbatch, *mb); break;
+      case ActionKind::kBackwardWeight: {
+        OpProfile::Scope timed("phase: pipeline weight gradients");
+        chunk->BackwardWeight(a.microbatch, *mb, layer_done);
+        break;
+      }
       case ActionKind::kOptimizerStep: break;  // the trainer's part, after the step's communication
       default: BATON_CHECK(false, "unexpected action " << ActionToString(a));
     }

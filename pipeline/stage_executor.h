@@ -4,14 +4,22 @@
 // Transport. It does nothing a schedule does not say; the verifier has
 // already shown that the lists of all ranks fit together.
 //
-// Communication: consecutive send/recv actions are posted together as one
-// batch. Sends never block: they are posted, their buffers released as soon
-// as they complete (checked before every compute action), and any still in
+// Communication: consecutive send/recv actions are posted together. Sends
+// never hold up compute: they are posted, their buffers released as soon as
+// they complete (checked before every compute action), and any still in
 // flight are completed at the end of the step. Receives are waited for before
-// the next action. A message to the same rank (one rank holding
-// several virtual chunks) is handed over in memory.
+// the next action (on a GPU: the compute stream waits, the host goes on). On
+// a transport that matches by tag (MPI) sends and receives are posted as two
+// batches; on one that matches in order on one stream (NCCL) as one group,
+// so that two neighbours sending to each other never deadlock. A message to
+// the same rank (one rank holding several virtual chunks) is handed over in
+// memory.
+//
+// Each compute action is timed under an OpProfile phase ("phase: pipeline
+// forward", "... backward", "... weight gradients") for the pipeline benchmark.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <utility>
 #include <vector>
@@ -39,6 +47,10 @@ class StageExecutor {
   // computed (non-zero only on the rank holding the last chunk).
   Result<double> RunStep(const std::vector<MicroBatch>& micro_batches);
 
+  // Called (chunk, layer) when a layer's weight gradients for the whole step are
+  // complete on the compute stream: after its chunk's last backward (or W) action.
+  void set_gradients_ready(std::function<void(int chunk, size_t layer)> ready) { gradients_ready_ = std::move(ready); }
+
  private:
   using Key = std::pair<int, int>;  // (micro-batch, local chunk)
 
@@ -60,6 +72,8 @@ class StageExecutor {
   // Per step: outputs waiting to be sent, inputs received and waiting to be used.
   std::map<Key, Tensor> activation_out_, activation_in_, grad_out_, grad_in_;
   std::vector<int64_t> pending_sends_;
+  std::vector<size_t> last_weight_action_;  // per local chunk: its last B+W or W action
+  std::function<void(int, size_t)> gradients_ready_;
 };
 
 }  // namespace baton

@@ -86,6 +86,8 @@ const DeviceProperties& Properties() {
     d.compute_minor = p.minor;
     d.total_bytes = p.totalGlobalMem;
     d.shared_bytes_per_block_optin = p.sharedMemPerBlockOptin;
+    char bus[32] = "";
+    if (cudaDeviceGetPCIBusId(bus, sizeof(bus), CurrentDevice()) == cudaSuccess) d.pci_bus_id = bus;
     return d;
   }();
   return props;

@@ -46,6 +46,7 @@ struct DeviceProperties {
   int compute_major = 0, compute_minor = 0;
   size_t total_bytes = 0;
   size_t shared_bytes_per_block_optin = 0;
+  std::string pci_bus_id;  // "0000:1B:00.0": tells GPUs of one node apart in logs
 };
 const DeviceProperties& Properties();
 

@@ -210,8 +210,8 @@ std::string CudaDeviceDescription() {
 #if BATON_CUDA
   const cuda::DeviceProperties& p = cuda::Properties();
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s (cuda:%d, %d SMs, %.1f GiB)", p.name.c_str(), cuda::CurrentDevice(), p.sm_count,
-                static_cast<double>(p.total_bytes) / (1 << 30));
+  std::snprintf(buf, sizeof buf, "%s (cuda:%d, PCI %s, %d SMs, %.1f GiB)", p.name.c_str(), cuda::CurrentDevice(),
+                p.pci_bus_id.c_str(), p.sm_count, static_cast<double>(p.total_bytes) / (1 << 30));
   return buf;
 #else
   return CudaUnavailableReason();

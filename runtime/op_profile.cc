@@ -1,6 +1,7 @@
 #include "runtime/op_profile.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -22,7 +23,7 @@ struct Interval {
 };
 
 struct State {
-  bool enabled = false;
+  bool enabled = false, phases_only = false;
   std::mutex mu;
   std::vector<Interval> open;  // recorded this period; events reused across periods
 #if BATON_CUDA
@@ -46,12 +47,16 @@ bool OnGpu() {
 
 }  // namespace
 
-void OpProfile::Enable(bool on) { Get().enabled = on; }
+void OpProfile::Enable(bool on, bool phases_only) {
+  Get().enabled = on;
+  Get().phases_only = phases_only;
+}
 bool OpProfile::enabled() { return Get().enabled; }
 
 OpProfile::Scope::Scope(const char* name) {
   State& s = Get();
   if (!s.enabled) return;
+  if (s.phases_only && std::strncmp(name, "phase: ", 7) != 0) return;
   std::lock_guard<std::mutex> lock(s.mu);
   Interval iv;
   iv.name = name;

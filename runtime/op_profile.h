@@ -12,7 +12,9 @@ namespace baton {
 
 class OpProfile {
  public:
-  static void Enable(bool on);
+  // phases_only: only scopes named "phase: ..." (a few per micro-batch), so that the
+  // timing itself costs nothing measurable.
+  static void Enable(bool on, bool phases_only = false);
   static bool enabled();
 
   struct Entry {

@@ -2,7 +2,7 @@
 // gradients between pipeline stages, and the collectives the trainer needs
 // (data-parallel gradient reduction, sharded optimizer gathers, scalar
 // reductions). One interface, two implementations: MPI (runtime/mpi_transport.h,
-// the CPU build) and NCCL (GPU build, later).
+// host tensors) and NCCL (runtime/nccl_transport.h, tensors on the GPU).
 //
 // A Transport is a group of ranks. Ranks are numbered 0..size()-1 within the
 // group; peers in P2POp are group ranks. Every operation is collective over
@@ -48,6 +48,11 @@ class Transport {
   virtual int size() const = 0;
   // The largest tag a P2POp may carry (MPI: MPI_TAG_UB, possibly capped lower).
   virtual int max_tag() const = 0;
+  // True when tags keep messages apart (MPI). False (NCCL): tags are only
+  // checked, messages between two ranks in one direction match in posting
+  // order, and each Post is executed after the previous one completes (one
+  // stream), so a schedule must pass CheckStreamOrderedExchange.
+  virtual bool matches_by_tag() const { return true; }
 
   // Posts every op of the batch together (all receives, then all sends, none
   // blocking) and waits for all of them: neighbours that exchange in both

@@ -1,0 +1,149 @@
+#include "runtime/comm_watchdog.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+
+#include "runtime/cuda_device.h"
+#include "runtime/log.h"
+
+namespace baton {
+
+CudaEvent::CudaEvent() { BATON_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+
+CudaEvent::~CudaEvent() {
+  if (event_) cudaEventDestroy(event_);  // pending work keeps its resources until it completes
+}
+
+CommWatchdog& CommWatchdog::Instance() {
+  static CommWatchdog* instance = new CommWatchdog();  // never destroyed: its thread may outlive main
+  return *instance;
+}
+
+void CommWatchdog::set_timeout_seconds(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  timeout_seconds_ = seconds;
+}
+
+double CommWatchdog::timeout_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return timeout_seconds_;
+}
+
+void CommWatchdog::set_failure_handler(std::function<void(const std::string&)> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failure_handler_ = std::move(handler);
+}
+
+void CommWatchdog::Watch(std::shared_ptr<CudaEvent> done, std::string what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.push_back(Entry{std::move(done), std::move(what), std::chrono::steady_clock::now()});
+  if (!started_) {
+    started_ = true;
+    const int device = cuda::CurrentDevice();
+    std::thread([this, device] {
+      cudaSetDevice(device);
+      Run();
+    }).detach();
+  }
+  wake_.notify_one();
+}
+
+int CommWatchdog::AddCommunicator(ncclComm_t comm, std::string name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int id = next_comm_id_++;
+  comms_[id] = {comm, std::move(name)};
+  return id;
+}
+
+void CommWatchdog::RemoveCommunicator(int id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  comms_.erase(id);
+}
+
+std::string CommWatchdog::Check() {
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < entries_.size();) {
+    Entry& e = entries_[i];
+    const cudaError_t state = cudaEventQuery(e.done->get());
+    if (state == cudaSuccess) {
+      entries_[i] = std::move(entries_.back());
+      entries_.pop_back();
+      continue;
+    }
+    if (state != cudaErrorNotReady) {
+      (void)cudaGetLastError();
+      return e.what + " failed on the GPU: " + cudaGetErrorString(state);
+    }
+    const double waited = std::chrono::duration<double>(now - e.posted).count();
+    if (timeout_seconds_ > 0 && waited > timeout_seconds_) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf),
+                    " did not complete within %.0f s (parallel.comm_timeout_seconds): a peer rank died, hangs or "
+                    "posted a different operation",
+                    timeout_seconds_);
+      return e.what + buf;
+    }
+    ++i;
+  }
+  for (const auto& [id, comm] : comms_) {
+    ncclResult_t async = ncclSuccess;
+    const ncclResult_t rc = ncclCommGetAsyncError(comm.first, &async);
+    if (rc != ncclSuccess) return "ncclCommGetAsyncError on " + comm.second + ": " + ncclGetErrorString(rc);
+    if (async != ncclSuccess && async != ncclInProgress)
+      return "NCCL reports an error on " + comm.second + ": " + ncclGetErrorString(async) + " (" +
+             ncclGetLastError(comm.first) + ")";
+  }
+  return "";
+}
+
+void CommWatchdog::Fail(const std::string& reason) {
+  std::vector<ncclComm_t> comms;
+  std::function<void(const std::string&)> handler;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, comm] : comms_) comms.push_back(comm.first);
+    handler = failure_handler_;
+  }
+  LogError("error: %s; aborting the job", reason.c_str());
+  if (handler) {
+    handler(reason);
+    return;
+  }
+  // ncclCommAbort makes kernels that wait for a dead peer return; it can itself
+  // block on a wedged proxy thread, so the job ends after a grace period anyway.
+  auto aborted = std::make_shared<std::atomic<bool>>(false);
+  std::thread([comms, aborted] {
+    for (ncclComm_t c : comms) ncclCommAbort(c);
+    *aborted = true;
+  }).detach();
+  for (int i = 0; i < 100 && !*aborted; ++i) usleep(100 * 1000);
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, 1);
+  _exit(1);
+}
+
+void CommWatchdog::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (entries_.empty() && comms_.empty()) {
+      wake_.wait(lock);
+      continue;
+    }
+    wake_.wait_for(lock, std::chrono::milliseconds(50));
+    if (failed_) continue;
+    const std::string reason = Check();
+    if (reason.empty()) continue;
+    failed_ = true;
+    entries_.clear();
+    lock.unlock();
+    Fail(reason);
+    lock.lock();
+  }
+}
+
+}  // namespace baton
