@@ -1,6 +1,7 @@
 #include "bench/stage_breakdown.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <map>
 
@@ -41,17 +42,22 @@ Result<nlohmann::json> StageBreakdown(const std::vector<OpProfile::Entry>& profi
   const size_t ranks = all.size() / kFields;
   auto at = [&](size_t r, Field f) { return all[r * kFields + f]; };
 
-  // Mean action times over all ranks -> the schedule's own idle with free communication.
-  double f = 0, b = 0, w = 0, nf = 0, nb = 0, nw = 0;
+  // Each stage's mean action times (over its replicas) -> the schedule's own idle with free
+  // communication, imbalance between stages included.
+  const int stages = schedule.stages;
+  std::vector<std::array<double, 6>> sums(static_cast<size_t>(stages), std::array<double, 6>{});
   for (size_t r = 0; r < ranks; ++r) {
-    f += at(r, kForward), b += at(r, kBackward), w += at(r, kWeight);
-    nf += at(r, kForwards), nb += at(r, kBackwards), nw += at(r, kWeights);
+    std::array<double, 6>& t = sums[static_cast<size_t>(at(r, kStage))];
+    for (int k = 0; k < 6; ++k) t[k] += at(r, static_cast<Field>(kForward + k));
   }
-  ScheduleCosts costs;
-  costs.forward = nf > 0 ? f / nf : 1;
-  costs.backward_input = nb > 0 ? b / nb : 2;
-  costs.backward_weight = nw > 0 ? w / nw : 0;
-  BATON_ASSIGN_OR_RETURN(ScheduleReport sim, VerifySchedule(schedule, costs));
+  std::vector<ScheduleCosts> costs(static_cast<size_t>(stages));
+  for (int st = 0; st < stages; ++st) {
+    const std::array<double, 6>& t = sums[static_cast<size_t>(st)];
+    costs[st].forward = t[3] > 0 ? t[0] / t[3] : 1;
+    costs[st].backward_input = t[4] > 0 ? t[1] / t[4] : 2;
+    costs[st].backward_weight = t[5] > 0 ? t[2] / t[5] : 0;
+  }
+  BATON_ASSIGN_OR_RETURN(ScheduleReport sim, VerifySchedule(schedule, ScheduleCosts{}, 0, &costs));
   for (size_t r = 0; r < ranks; ++r) {
     const int s = static_cast<int>(at(r, kStage));
     const double compute = at(r, kForward) + at(r, kBackward) + at(r, kWeight);

@@ -290,12 +290,20 @@ Status CheckScheduleStructure(const PipelineSchedule& s, int memory_budget) {
   return Status::OK();
 }
 
-Result<ScheduleReport> VerifySchedule(const PipelineSchedule& s, const ScheduleCosts& costs, int memory_budget) {
-  for (double c : {costs.forward, costs.backward_input, costs.backward_weight}) {
-    if (!(c >= 0) || !std::isfinite(c)) {
-      return Status::InvalidArgument("schedule costs must be finite and >= 0, got F=" + std::to_string(costs.forward) +
-                                     " B=" + std::to_string(costs.backward_input) +
-                                     " W=" + std::to_string(costs.backward_weight));
+Result<ScheduleReport> VerifySchedule(const PipelineSchedule& s, const ScheduleCosts& costs, int memory_budget,
+                                      const std::vector<ScheduleCosts>* rank_costs) {
+  if (rank_costs && static_cast<int>(rank_costs->size()) != s.stages)
+    return Status::InvalidArgument("costs for " + std::to_string(rank_costs->size()) + " ranks, the schedule has " +
+                                   std::to_string(s.stages));
+  std::vector<ScheduleCosts> cost_of(static_cast<size_t>(std::max(s.stages, 0)), costs);
+  if (rank_costs) cost_of = *rank_costs;
+  for (const ScheduleCosts& k : cost_of) {
+    for (double c : {k.forward, k.backward_input, k.backward_weight}) {
+      if (!(c >= 0) || !std::isfinite(c)) {
+        return Status::InvalidArgument("schedule costs must be finite and >= 0, got F=" + std::to_string(k.forward) +
+                                       " B=" + std::to_string(k.backward_input) +
+                                       " W=" + std::to_string(k.backward_weight));
+      }
     }
   }
   if (memory_budget < 0) {
@@ -324,7 +332,7 @@ Result<ScheduleReport> VerifySchedule(const PipelineSchedule& s, const ScheduleC
       while (pc[r] < list.size()) {
         const Action& a = list[pc[r]];
         if (IsCompute(a.kind)) {
-          const double d = ActionCost(a, costs);
+          const double d = ActionCost(a, cost_of[r]);
           report.spans[r].push_back(ComputeSpan{static_cast<int>(pc[r]), clock[r], clock[r] + d});
           clock[r] += d;
           report.busy[r] += d;

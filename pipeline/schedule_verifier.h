@@ -48,8 +48,10 @@ Status CheckScheduleStructure(const PipelineSchedule& s, int memory_budget = 0);
 // actions take `costs`, communication none). A deadlock (no rank can
 // progress) is an InvalidArgument that names, for every blocked rank, the
 // action it is stuck at and what it waits for.
+// `rank_costs` (one per rank), when given, replaces `costs`: measured action
+// times of each rank (the pipeline benchmark's bubble with free communication).
 Result<ScheduleReport> VerifySchedule(const PipelineSchedule& s, const ScheduleCosts& costs = {},
-                                      int memory_budget = 0);
+                                      int memory_budget = 0, const std::vector<ScheduleCosts>* rank_costs = nullptr);
 
 // VerifySchedule assumes MPI: sends are buffered and messages carry tags, so
 // the order in which two ranks exchange messages does not matter. NCCL has

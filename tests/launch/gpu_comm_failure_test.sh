@@ -30,7 +30,7 @@ gpus=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)
 
 DIR=$(mktemp -d /tmp/baton-commfail.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
-"$MAKE_SHARDS" "$DIR/data" >/dev/null || fail "make_test_shards"
+mkdir -p "$DIR/data" && "$MAKE_SHARDS" "$DIR/data" >/dev/null || fail "make_test_shards"
 cat >"$DIR/tiny.pbtxt" <<CFG
 model { layers: 2 hidden: 128 heads: 2 vocab: 512 max_positions: 64 }
 train { steps: 1000000 seq_len: 64 microbatch_size: 4 microbatches: 4 eval_batches: 0 eval_every: 0 log_every: 1 device: CUDA }

@@ -203,6 +203,21 @@ TEST(ScheduleTest, GPipeAnd1F1BBubbleIsTextbook) {
   }
 }
 
+TEST(ScheduleTest, PerRankCostsMakeTheSlowestStageSetThePace) {
+  // 1F1B, 2 stages, 6 micro-batches; stage 1 takes twice as long per action. Its own work
+  // (6 x 6) plus the first forward it waits for (1) is the makespan; stage 0 idles the rest.
+  const PipelineSchedule s = Build(ScheduleKind::k1F1B, 2, 6);
+  const std::vector<ScheduleCosts> same{ScheduleCosts{1, 1, 1}, ScheduleCosts{1, 1, 1}};
+  EXPECT_EQ(VerifySchedule(s, {}, 0, &same).value().makespan, Verify(s, ScheduleCosts{1, 1, 1}).makespan);
+  const std::vector<ScheduleCosts> slow_last{ScheduleCosts{1, 1, 1}, ScheduleCosts{2, 2, 2}};
+  const ScheduleReport r = VerifySchedule(s, {}, 0, &slow_last).value();
+  EXPECT_EQ(r.busy[0], 18.0);
+  EXPECT_EQ(r.busy[1], 36.0);
+  EXPECT_EQ(r.makespan, 1.0 + 36.0 + 2.0);  // + the last backward's gradient reaching stage 0
+  const std::vector<ScheduleCosts> one{ScheduleCosts{1, 1, 1}};
+  EXPECT_FALSE(VerifySchedule(s, {}, 0, &one).ok());
+}
+
 TEST(ScheduleTest, InterleavedBubbleIsSmallerThan1F1B) {
   for (int P = 2; P <= 4; ++P) {
     for (int M = P; M <= 16; M += P) {
