@@ -7,6 +7,7 @@
 #if BATON_CUDA
 #include "runtime/comm_watchdog.h"
 #include "runtime/nccl_transport.h"
+#include "runtime/watched_transport.h"
 #endif
 
 namespace baton {
@@ -39,6 +40,7 @@ Result<RankGroups> ConnectRanks(Device device, int stages, double comm_timeout_s
 #if BATON_CUDA
   if (!device.is_cpu()) {
     CommWatchdog::Instance().set_timeout_seconds(comm_timeout_seconds);
+    g.world = NewWatchedTransport(std::move(g.world));
     BATON_ASSIGN_OR_RETURN(g.tensor_world, NewNcclWorldTransport());
     parent = g.tensor_world.get();
   }
@@ -58,5 +60,13 @@ Result<RankGroups> ConnectRanks(Device device, int stages, double comm_timeout_s
   SynchronizeDevice(device);
   return g;
 }
+
+#if BATON_CUDA
+CommTimeoutPause::CommTimeoutPause() { CommWatchdog::Instance().Pause(); }
+CommTimeoutPause::~CommTimeoutPause() { CommWatchdog::Instance().Resume(); }
+#else
+CommTimeoutPause::CommTimeoutPause() = default;
+CommTimeoutPause::~CommTimeoutPause() = default;
+#endif
 
 }  // namespace baton

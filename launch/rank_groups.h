@@ -7,6 +7,7 @@
 // (its unique id travels over MPI), each with its own communication stream,
 // and every connection the step uses is made here by a small exchange, not
 // lazily in the first step; on CPUs they are MPI sub-communicators.
+// On GPU runs every group's blocking calls are watched (parallel.comm_timeout_seconds).
 // World rank = replica x stages + stage: the stages of a replica are
 // neighbours, so a pipeline stays inside a node when stages divide the GPUs
 // per node, and only data-parallel traffic crosses nodes.
@@ -29,5 +30,15 @@ struct RankGroups {
 // Collective over MPI_COMM_WORLD. `comm_timeout_seconds` bounds every NCCL
 // operation from here on (0 = none).
 Result<RankGroups> ConnectRanks(Device device, int stages, double comm_timeout_seconds);
+
+// While one lives, communication does not time out (checkpoint writes: the
+// others wait in the world group for the slowest writer). No-op on CPU runs.
+class CommTimeoutPause {
+ public:
+  CommTimeoutPause();
+  ~CommTimeoutPause();
+  CommTimeoutPause(const CommTimeoutPause&) = delete;
+  CommTimeoutPause& operator=(const CommTimeoutPause&) = delete;
+};
 
 }  // namespace baton

@@ -147,7 +147,11 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   const std::string ckpt_dir = config.checkpoint().dir().empty() ? options.run_dir + "/ckpt" : config.checkpoint().dir();
   RunCheckpoints checkpoints({config, layout.Describe(spec), ScheduleKindTitle(kind)}, ckpt_dir, stage, replica,
                              world_group);
-  BATON_ASSIGN_OR_RETURN(std::optional<ResumedRun> resumed, checkpoints.Resume(options.resume, spec, &trainer));
+  std::optional<ResumedRun> resumed;
+  {
+    CommTimeoutPause pause;  // reading a large checkpoint may take long
+    BATON_ASSIGN_OR_RETURN(resumed, checkpoints.Resume(options.resume, spec, &trainer));
+  }
   int64_t first_step = 1, tokens_seen = 0;
   if (resumed) {
     if (resumed->seed != train.seed()) {
@@ -214,6 +218,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
 
   // A checkpoint of the state after `step`; its stats go to metrics.jsonl.
   auto save = [&](int64_t step, double lr_used) -> Status {
+    CommTimeoutPause pause;  // ranks wait for the slowest writer, however slow the file system
     BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s, checkpoints.Save(step, trainer, train_sampler.cursor(), lr_used, tokens_seen));
     return record({{"step", step},
                    {"checkpoint", s.step_dir},

@@ -37,9 +37,7 @@ void CommWatchdog::set_failure_handler(std::function<void(const std::string&)> h
   failure_handler_ = std::move(handler);
 }
 
-void CommWatchdog::Watch(std::shared_ptr<CudaEvent> done, std::string what) {
-  std::lock_guard<std::mutex> lock(mu_);
-  entries_.push_back(Entry{std::move(done), std::move(what), std::chrono::steady_clock::now()});
+void CommWatchdog::StartLocked() {
   if (!started_) {
     started_ = true;
     const int device = cuda::CurrentDevice();
@@ -49,6 +47,33 @@ void CommWatchdog::Watch(std::shared_ptr<CudaEvent> done, std::string what) {
     }).detach();
   }
   wake_.notify_one();
+}
+
+void CommWatchdog::Watch(std::shared_ptr<CudaEvent> done, std::string what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.push_back(Entry{std::move(done), nullptr, std::move(what), std::chrono::steady_clock::now()});
+  StartLocked();
+}
+
+void CommWatchdog::WatchHost(std::shared_ptr<std::atomic<bool>> finished, std::string what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.push_back(Entry{nullptr, std::move(finished), std::move(what), std::chrono::steady_clock::now()});
+  StartLocked();
+}
+
+void CommWatchdog::Pause() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++paused_;
+}
+
+void CommWatchdog::Resume() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (paused_ > 0 && --paused_ == 0)
+    for (Entry& e : entries_) e.posted = std::chrono::steady_clock::now();
+}
+
+HostWatch::HostWatch(std::string what) : finished_(std::make_shared<std::atomic<bool>>(false)) {
+  CommWatchdog::Instance().WatchHost(finished_, std::move(what));
 }
 
 int CommWatchdog::AddCommunicator(ncclComm_t comm, std::string name) {
@@ -67,7 +92,7 @@ std::string CommWatchdog::Check() {
   const auto now = std::chrono::steady_clock::now();
   for (size_t i = 0; i < entries_.size();) {
     Entry& e = entries_[i];
-    const cudaError_t state = cudaEventQuery(e.done->get());
+    const cudaError_t state = e.done ? cudaEventQuery(e.done->get()) : *e.finished ? cudaSuccess : cudaErrorNotReady;
     if (state == cudaSuccess) {
       entries_[i] = std::move(entries_.back());
       entries_.pop_back();
@@ -78,7 +103,7 @@ std::string CommWatchdog::Check() {
       return e.what + " failed on the GPU: " + cudaGetErrorString(state);
     }
     const double waited = std::chrono::duration<double>(now - e.posted).count();
-    if (timeout_seconds_ > 0 && waited > timeout_seconds_) {
+    if (timeout_seconds_ > 0 && paused_ == 0 && waited > timeout_seconds_) {
       char buf[160];
       std::snprintf(buf, sizeof(buf),
                     " did not complete within %.0f s (parallel.comm_timeout_seconds): a peer rank died, hangs or "
@@ -120,6 +145,10 @@ void CommWatchdog::Fail(const std::string& reason) {
     *aborted = true;
   }).detach();
   for (int i = 0; i < 100 && !*aborted; ++i) usleep(100 * 1000);
+  std::thread([] {  // should MPI_Abort itself hang (the main thread may be inside MPI), end anyway
+    sleep(20);
+    _exit(1);
+  }).detach();
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -53,23 +54,33 @@ class CommWatchdog {
   // Watches `done` (recorded after the operation on its stream) until it has
   // completed; `what` names the operation, its peer or group, and this rank.
   void Watch(std::shared_ptr<CudaEvent> done, std::string what);
+  // Watches a blocking host call (MPI) until `finished` is set.
+  void WatchHost(std::shared_ptr<std::atomic<bool>> finished, std::string what);
 
   // Communicators to poll for asynchronous errors and to abort on failure.
   int AddCommunicator(ncclComm_t comm, std::string name);
   void RemoveCommunicator(int id);
+
+  // While paused (nested), nothing times out; on the last Resume every watched
+  // operation's clock starts again. For phases where ranks may legitimately wait
+  // long for each other (a checkpoint written to a slow file system).
+  void Pause();
+  void Resume();
 
   // Testing aid: what to do instead of aborting the job (the reason is passed).
   void set_failure_handler(std::function<void(const std::string&)> handler);
 
  private:
   CommWatchdog() = default;
+  void StartLocked();
   void Run();
   // The reason to fail, or "" while everything is fine. Called with mu_ held.
   std::string Check();
   void Fail(const std::string& reason);
 
   struct Entry {
-    std::shared_ptr<CudaEvent> done;
+    std::shared_ptr<CudaEvent> done;               // a GPU operation, or
+    std::shared_ptr<std::atomic<bool>> finished;   // a blocking host call
     std::string what;
     std::chrono::steady_clock::time_point posted;
   };
@@ -79,9 +90,23 @@ class CommWatchdog {
   std::vector<Entry> entries_;
   std::map<int, std::pair<ncclComm_t, std::string>> comms_;
   int next_comm_id_ = 1;
+  int paused_ = 0;
   double timeout_seconds_ = 600;
   bool started_ = false, failed_ = false;
   std::function<void(const std::string&)> failure_handler_;
+};
+
+// Watches the enclosing blocking host call (an MPI collective on GPU runs,
+// where a peer that hangs would otherwise block this rank silently).
+class HostWatch {
+ public:
+  explicit HostWatch(std::string what);
+  ~HostWatch() { *finished_ = true; }
+  HostWatch(const HostWatch&) = delete;
+  HostWatch& operator=(const HostWatch&) = delete;
+
+ private:
+  std::shared_ptr<std::atomic<bool>> finished_;
 };
 
 }  // namespace baton

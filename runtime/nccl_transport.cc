@@ -12,6 +12,7 @@
 #include "runtime/cuda/ordered_sum.h"
 #include "runtime/cuda_device.h"
 #include "runtime/mpi_transport.h"
+#include "runtime/watched_transport.h"
 
 namespace baton {
 namespace {
@@ -63,6 +64,10 @@ class NcclTransport final : public Transport {
   }
   Status Invalid(const std::string& what) const {
     return Status::InvalidArgument("world rank " + std::to_string(world_rank_) + ": " + what + " in " + Describe());
+  }
+  // The watchdog's name for an operation: who waits, for what, where.
+  std::string Name(const std::string& op) const {
+    return "world rank " + std::to_string(world_rank_) + ": NCCL " + op + " in " + Describe();
   }
   Status CheckDeviceTensor(const Tensor& t, const std::string& what) const;
   Status CheckSummable(const Tensor& t, const std::string& what) const;
@@ -126,8 +131,7 @@ Result<std::shared_ptr<CudaEvent>> NcclTransport::Enqueue(const std::string& wha
   BATON_RETURN_IF_ERROR(enqueue());
   auto done = std::make_shared<CudaEvent>();
   BATON_CUDA_CHECK(cudaEventRecord(done->get(), stream_));
-  CommWatchdog::Instance().Watch(done, "world rank " + std::to_string(world_rank_) + ": NCCL " + what + " in " +
-                                           Describe());
+  CommWatchdog::Instance().Watch(done, Name(what));
   return done;
 }
 
@@ -345,7 +349,7 @@ Result<std::unique_ptr<Transport>> NcclTransport::Split(int color, int key) {
 }  // namespace
 
 Result<std::unique_ptr<Transport>> NewNcclWorldTransport() {
-  std::unique_ptr<Transport> host = NewMpiWorldTransport();
+  std::unique_ptr<Transport> host = NewWatchedTransport(NewMpiWorldTransport());
   ncclUniqueId id;
   if (host->rank() == 0) {
     const ncclResult_t rc = ncclGetUniqueId(&id);

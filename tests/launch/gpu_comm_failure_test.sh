@@ -49,7 +49,7 @@ run_and_signal() {
   mpirun -np 2 "$BATON" train --config "$DIR/tiny.pbtxt" --run-dir "$DIR/run-$name" >"$log" 2>&1 &
   local launcher=$!
   local waited=0
-  until grep -q "^step *5/" "$log"; do
+  until grep -q "step *5/" "$log"; do
     sleep 1
     waited=$((waited + 1))
     kill -0 "$launcher" 2>/dev/null || { cat "$log"; fail "$name: the job ended before step 5"; }
@@ -83,8 +83,9 @@ run_and_signal() {
 }
 
 run_and_signal hang STOP
-# Only the watchdog ends this one: rank 0 names itself, the operation and the timeout.
-grep -q "world rank 0: NCCL .* did not complete within $TIMEOUT_S s (parallel.comm_timeout_seconds)" "$LOG" ||
+# Only the watchdog ends this one: rank 0 names itself, the operation (NCCL, or MPI when
+# rank 1 stopped between its GPU work and a host collective) and the timeout.
+grep -Eq "world rank 0: (NCCL|MPI) .* did not complete within $TIMEOUT_S s \(parallel.comm_timeout_seconds\)" "$LOG" ||
   { tail -20 "$LOG"; fail "hang: no watchdog message naming rank 0, the operation and the timeout"; }
 grep -m1 "did not complete within" "$LOG"
 
