@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Prints the summary table of a bench/run-gpu output folder: baton against
-its PyTorch peer (same GPU, same call), and the 1.5B recompute sweep."""
+its PyTorch peer (same GPU, same call), the 1.5B recompute sweep, and the
+multi-GPU pipelines (pp mode) against torch.distributed.pipelining."""
+import glob
 import json
 import os
 import sys
@@ -16,6 +18,36 @@ def load(folder, name):
 
 def gib(b):
     return f"{b / 2**30:.1f} GiB"
+
+
+def pipelines(folder):
+    """baton-*-pp*.json (baton_bench under mpirun) next to torch-<same>.json."""
+    runs = sorted(glob.glob(os.path.join(folder, "baton-*-pp*.json")))
+    if not runs:
+        return
+    print(f"\n{'pipeline run':<32} {'ms/step':>8} {'tokens/s':>9} {'MFU/GPU':>7} {'max mem':>9} "
+          f"{'bubble':>7} {'theory':>7} {'exp.comm':>8} {'vs torch':>8}")
+    for path in runs:
+        name = os.path.basename(path)[len("baton-"):-len(".json")]
+        b = load(folder, "baton-" + name)
+        t = load(folder, "torch-" + name)
+        par = b["parallel"]
+        ranks = b.get("per_rank") or []
+        p, m = par["stages"], b["batch"]["microbatches"]
+        span = sum(r["span_ms"] for r in ranks) or 1
+        step = sum(r["step_ms"] for r in ranks) or 1
+        bubble = sum(r["idle_ms"] - r["exposed_comm_ms"] for r in ranks) / span
+        exposed = sum(r["exposed_comm_ms"] for r in ranks) / step
+        theory = par["simulated_bubble_fraction"]  # the schedule with F = 1, B = 2: (p-1)/(m+p-1) for 1F1B
+        vs = f"{b['tokens_per_s'] / t['tokens_per_s']:.2f}x" if t else ""
+        print(f"baton {name:<26} {b['ms_per_step_median']:8.1f} {b['tokens_per_s']:9.0f} {100 * b['mfu']:6.1f}% "
+              f"{gib(max(b['peak_bytes_per_rank'])):>9} {100 * bubble:6.1f}% {100 * theory:6.1f}% "
+              f"{100 * exposed:7.2f}% {vs:>8}")
+        if t:
+            print(f"torch {name:<26} {t['ms_per_step']['median']:8.1f} {t['tokens_per_s']:9.0f} "
+                  f"{100 * t['mfu']:6.1f}% {gib(max(t['peak_memory_bytes'])):>9}")
+    print("bubble: idle the schedule itself causes / forward-backward span (stage imbalance included); "
+          "theory: the schedule's bubble with equal stages\n(F = 1, B = 2: (p-1)/(m+p-1) for 1F1B);\nexp.comm: waiting beyond the bubble / step, summed over ranks")
 
 
 def main(folder):
@@ -57,4 +89,6 @@ def main(folder):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/out")
+    folder = sys.argv[1] if len(sys.argv) > 1 else "bench/out"
+    main(folder)
+    pipelines(folder)
