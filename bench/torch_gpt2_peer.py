@@ -55,6 +55,8 @@ import statistics
 import sys
 import time
 
+from peer_args import add_model_args, add_peak_arg
+
 # Never reach the hub: everything is built from a config.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -63,14 +65,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    m = p.add_argument_group("model")
-    m.add_argument("--n-layer", type=int, default=12)
-    m.add_argument("--n-head", type=int, default=12)
-    m.add_argument("--n-embd", type=int, default=768)
-    m.add_argument("--vocab-size", type=int, default=50257, help="real vocabulary (tokens are drawn below it)")
-    m.add_argument("--pad-vocab-multiple", type=int, default=0,
-                   help="pad the embedding/LM-head rows up to a multiple of this (128: 50257 -> 50304); 0 = no padding")
-    m.add_argument("--n-positions", type=int, default=1024)
+    add_model_args(p, pad_vocab_multiple=0)
     t = p.add_argument_group("training")
     t.add_argument("--batch-size", "-B", type=int, default=32, help="sequences per micro-batch")
     t.add_argument("--seq-len", "-T", type=int, default=1024)
@@ -85,8 +80,7 @@ def parse_args(argv=None):
     t.add_argument("--clip-grad-norm", type=float, default=1.0, help="global gradient-norm clipping; 0 = off")
     t.add_argument("--seed", type=int, default=1234)
     o = p.add_argument_group("output")
-    o.add_argument("--peak-tflops", type=float, default=989.0,
-                   help="dense bf16 peak of the GPU for MFU (989 = H100 SXM / H200)")
+    add_peak_arg(o, "the GPU")
     o.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     args = p.parse_args(argv)
     for name in ("n_layer", "n_head", "n_embd", "vocab_size", "n_positions", "batch_size", "seq_len", "grad_accum",

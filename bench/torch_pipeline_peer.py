@@ -63,6 +63,8 @@ import sys
 import time
 import traceback
 
+from peer_args import add_model_args, add_peak_arg
+
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -78,14 +80,7 @@ MULTI = ("interleaved", "zb")  # schedules with --virtual-stages chunks per GPU
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    m = p.add_argument_group("model")
-    m.add_argument("--n-layer", type=int, default=12)
-    m.add_argument("--n-head", type=int, default=12)
-    m.add_argument("--n-embd", type=int, default=768)
-    m.add_argument("--vocab-size", type=int, default=50257, help="real vocabulary (tokens are drawn below it)")
-    m.add_argument("--pad-vocab-multiple", type=int, default=128,
-                   help="pad the embedding/LM-head rows up to a multiple of this (128: 50257 -> 50304); 0 = none")
-    m.add_argument("--n-positions", type=int, default=1024)
+    add_model_args(p, pad_vocab_multiple=128)
     d = p.add_argument_group("pipeline")
     d.add_argument("--gpus", type=int, default=2, help="processes / GPUs = pipeline stages")
     d.add_argument("--schedule", choices=list(SCHEDULES), default="1f1b")
@@ -105,8 +100,7 @@ def parse_args(argv=None):
     t.add_argument("--seed", type=int, default=1234)
     t.add_argument("--timeout-s", type=int, default=900, help="NCCL / process-group timeout")
     o = p.add_argument_group("output")
-    o.add_argument("--peak-tflops", type=float, default=989.0,
-                   help="dense bf16 peak of one GPU for MFU (989 = H100 SXM / H200)")
+    add_peak_arg(o, "one GPU")
     o.add_argument("--json", metavar="PATH", help="write the results as JSON here (rank 0)")
     args = p.parse_args(argv)
     for name in ("n_layer", "n_head", "n_embd", "vocab_size", "n_positions", "gpus", "virtual_stages",

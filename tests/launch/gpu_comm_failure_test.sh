@@ -10,27 +10,9 @@
 # Needs 2 GPUs and a CUDA build; exits 77 (skipped) otherwise.
 set -uo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 BATON_BIN MAKE_TEST_SHARDS" >&2
-  exit 2
-fi
-BATON=$(realpath "$1")
-MAKE_SHARDS=$(realpath "$2")
+source "$(dirname "$0")/two_gpu_setup.sh" gpu_comm_failure "$@"
 TIMEOUT_S=15
 MARGIN_S=45  # NCCL abort grace (10 s), MPI teardown, polling
-T0=$(date +%s)
-
-say() { echo "gpu_comm_failure [$(($(date +%s) - T0))s]: $*"; }
-skip() { echo "SKIPPED: $*"; exit 77; }
-fail() { echo "FAILED: $*"; exit 1; }
-
-gpus=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)
-[ "${gpus:-0}" -ge 2 ] || skip "needs 2 GPUs (found ${gpus:-0})"
-"$BATON" train --help-config 2>&1 | grep -q "comm_timeout_seconds" || skip "this baton has no NCCL transport"
-
-DIR=$(mktemp -d /tmp/baton-commfail.XXXXXX)
-trap 'rm -rf "$DIR"' EXIT
-mkdir -p "$DIR/data" && "$MAKE_SHARDS" "$DIR/data" >/dev/null || fail "make_test_shards"
 cat >"$DIR/tiny.pbtxt" <<CFG
 model { layers: 2 hidden: 128 heads: 2 vocab: 512 max_positions: 64 }
 train { steps: 1000000 seq_len: 64 microbatch_size: 4 microbatches: 4 eval_batches: 0 eval_every: 0 log_every: 1 device: CUDA }
@@ -39,9 +21,6 @@ optim { lr_schedule: CONSTANT lr: 0.01 }
 parallel { stages: 2 comm_timeout_seconds: $TIMEOUT_S }
 checkpoint { final: false }
 CFG
-
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 NCCL_NVLS_ENABLE=0
-command -v ssh >/dev/null 2>&1 || export OMPI_MCA_plm=^rsh
 
 # run_and_signal NAME SIGNAL: trains until step 5, sends SIGNAL to rank 1, checks how the job ends.
 run_and_signal() {

@@ -8,22 +8,8 @@
 # Needs 2 GPUs and a CUDA build; exits 77 (skipped) otherwise.
 set -uo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 BATON_BIN MAKE_TEST_SHARDS" >&2
-  exit 2
-fi
-BATON=$(realpath "$1")
-MAKE_SHARDS=$(realpath "$2")
-skip() { echo "SKIPPED: $*"; exit 77; }
-fail() { echo "FAILED: $*"; exit 1; }
-
-gpus=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)
-[ "${gpus:-0}" -ge 2 ] || skip "needs 2 GPUs (found ${gpus:-0})"
+source "$(dirname "$0")/two_gpu_setup.sh" gpu_resume "$@"
 command -v python3 >/dev/null || skip "needs python3 (reads metrics.jsonl)"
-
-DIR=$(mktemp -d /tmp/baton-gpuresume.XXXXXX)
-trap 'rm -rf "$DIR"' EXIT
-mkdir -p "$DIR/data" && "$MAKE_SHARDS" "$DIR/data" >/dev/null || fail "make_test_shards"
 cat >"$DIR/tiny.pbtxt" <<CFG
 model { layers: 4 hidden: 128 heads: 2 vocab: 512 max_positions: 64 }
 train { steps: 6 seq_len: 64 microbatch_size: 4 microbatches: 4 eval_batches: 2 eval_every: 0 device: CUDA }
@@ -31,8 +17,6 @@ data { train: "$DIR/data/t_train_*.bin" val: "$DIR/data/t_val_*.bin" }
 optim { lr_schedule: CONSTANT lr: 0.01 clip_grad_norm: 1.0 }
 parallel { stages: 2 }
 CFG
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 NCCL_NVLS_ENABLE=0
-command -v ssh >/dev/null 2>&1 || export OMPI_MCA_plm=^rsh
 
 train() {  # NAME NP [args...]
   local name=$1 np=$2; shift 2
