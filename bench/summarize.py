@@ -34,9 +34,12 @@ def pipelines(folder):
         par = b["parallel"]
         ranks = b.get("per_rank") or []
         p, m = par["stages"], b["batch"]["microbatches"]
-        span = sum(r["span_ms"] for r in ranks) or 1
+        # The forward-backward phase lasts as long as its longest rank; a rank that ends
+        # early waits for the others (in "after") as the schedule says, so that is bubble too.
+        makespan = max((r["span_ms"] for r in ranks), default=0) or 1
         step = sum(r["step_ms"] for r in ranks) or 1
-        bubble = sum(r["idle_ms"] - r["exposed_comm_ms"] for r in ranks) / span
+        bubble = 1 - sum(r["compute_ms"] for r in ranks) / (len(ranks) * makespan) - \
+            sum(r["exposed_comm_ms"] for r in ranks) / (len(ranks) * makespan)
         exposed = sum(r["exposed_comm_ms"] for r in ranks) / step
         theory = par["simulated_bubble_fraction"]  # the schedule with F = 1, B = 2: (p-1)/(m+p-1) for 1F1B
         vs = f"{b['tokens_per_s'] / t['tokens_per_s']:.2f}x" if t else ""
@@ -46,7 +49,7 @@ def pipelines(folder):
         if t:
             print(f"torch {name:<26} {t['ms_per_step']['median']:8.1f} {t['tokens_per_s']:9.0f} "
                   f"{100 * t['mfu']:6.1f}% {gib(max(t['peak_memory_bytes'])):>9}")
-    print("bubble: idle the schedule itself causes / forward-backward span (stage imbalance included); "
+    print("bubble: 1 - (compute + exposed comm) / (ranks x longest forward-backward span), stage imbalance included; "
           "theory: the schedule's bubble with equal stages\n(F = 1, B = 2: (p-1)/(m+p-1) for 1F1B);\nexp.comm: waiting beyond the bubble / step, summed over ranks")
 
 

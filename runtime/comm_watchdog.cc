@@ -132,7 +132,7 @@ void CommWatchdog::Fail(const std::string& reason) {
     for (const auto& [id, comm] : comms_) comms.push_back(comm.first);
     handler = failure_handler_;
   }
-  LogError("error: %s; aborting the job", reason.c_str());
+  LogError("%s; aborting the job", reason.c_str());
   if (handler) {
     handler(reason);
     return;
