@@ -40,7 +40,7 @@ TEST_F(KillDuringWrite, ThePreviousCommittedCheckpointAlwaysLoads) {
     for (int i = 0; i < 400 && ranks.size() < 2; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       const std::string out = job.Output();
-      static const std::regex pid_re("replica 0 of 1 \\(pid ([0-9]+)\\)");
+      static const std::regex pid_re("replica 0 of 1 \\(pid ([0-9]+)[,)]");
       for (std::sregex_iterator it(out.begin(), out.end(), pid_re), end; it != end; ++it)
         ranks.insert(static_cast<pid_t>(std::stol((*it)[1])));
     }
