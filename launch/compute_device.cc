@@ -20,7 +20,7 @@ Result<Device> ComputeDevice(const TrainConfig& train, const MpiWorld& world) {
       return Status::InvalidArgument("BATON_GPU=" + std::string(chosen) + " on " + where + ": expected a GPU index in [0, " +
                                      std::to_string(gpus) + ")");
     index = static_cast<int>(i);
-  } else if (gpus == 1) {
+  } else if (gpus == 1 && (world.local_size() == 1 || std::getenv("CUDA_VISIBLE_DEVICES"))) {
     index = 0;  // the scheduler gave this rank one GPU (CUDA_VISIBLE_DEVICES): it is the rank's
   } else if (index >= gpus) {
     return Status::InvalidArgument("train.device = CUDA: " + std::to_string(world.local_size()) + " ranks on " +

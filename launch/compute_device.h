@@ -12,8 +12,9 @@
 namespace baton {
 
 // CPU, or this rank's GPU (one rank per GPU): BATON_GPU=<index> from the
-// environment if set; else the only GPU the rank sees (a scheduler that gives
-// each task one GPU through CUDA_VISIBLE_DEVICES); else the rank's index on
+// environment if set; else the only GPU the rank sees when it is alone on its
+// node or CUDA_VISIBLE_DEVICES is set (a scheduler that gives each task one
+// GPU); else the rank's index on
 // its node. Fails, naming the rank's host and the counts, when the node has
 // fewer GPUs than ranks or none.
 Result<Device> ComputeDevice(const TrainConfig& train, const MpiWorld& world);

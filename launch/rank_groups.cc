@@ -13,9 +13,10 @@
 namespace baton {
 namespace {
 
-// One small message to and from each of `peers`, in one batch: NCCL connects a pair
-// at its first message, so this makes the connections now, where a failure is a
-// startup error, and keeps the first training step's timing clean.
+// One small message to and from each of `peers`, in one batch, and one broadcast: NCCL
+// connects at the first message between a pair and at a communicator's first collective,
+// so this makes the connections now, where a failure is a startup error (watched by the
+// timeout), and keeps the first training step's timing clean.
 Status Connect(Transport* group, const std::set<int>& peers, Device device, const char* what) {
   std::vector<P2POp> ops;
   std::vector<Tensor> in;
@@ -26,8 +27,11 @@ Status Connect(Transport* group, const std::set<int>& peers, Device device, cons
     ops.push_back(P2POp::Send(peer, 0, mine));
     ops.push_back(P2POp::Recv(peer, 0, in.back()));
   }
-  if (ops.empty()) return Status::OK();
-  return group->Exchange(ops).WithContext(std::string("connecting the ") + what + " group");
+  if (!ops.empty()) BATON_RETURN_IF_ERROR(group->Exchange(ops).WithContext(std::string("connecting the ") + what + " group"));
+  // And the collective connections (the replicas' broadcasts of updated weights).
+  Tensor tiny = Tensor::Zeros({1}, DType::kF32, device);
+  if (group->size() > 1) BATON_RETURN_IF_ERROR(group->Broadcast(&tiny, 0).WithContext(std::string("connecting the ") + what + " group"));
+  return Status::OK();
 }
 
 }  // namespace

@@ -9,7 +9,11 @@
 //   3. all-gather: the owners broadcast the new values.
 // By tensor size the owners' shares are balanced, so each replica receives
 // and sends about (n-1)/n of the gradients and weights, as a ring
-// reduce-scatter and all-gather would. Whole tensors keep the statistics
+// reduce-scatter and all-gather would (but point to point: an owner receives
+// from all n-1 others at once, and holds their n-1 copies of its gradients
+// from the backward until ReduceGradients, about (n-1)/n of the fp32
+// gradients extra; fine for the few replicas of one node, a ring over
+// buckets would scale further). Whole tensors keep the statistics
 // AdaFactor takes over a whole tensor (row and column sums, RMS(U), RMS(X))
 // exact (REFERENCE.md, "Sharding").
 //

@@ -65,7 +65,9 @@ Result<ScheduleReport> VerifySchedule(const PipelineSchedule& s, const ScheduleC
 //     a rank's groups run one after another in list order, a send or receive
 //     completes only when the peer's matching one is in the peer's current
 //     group (rendezvous), a group when all of its sends and receives have.
-//     Compute does not matter: the host never blocks.
+//     Compute does not matter: a rank's compute waits only for its own
+//     earlier groups, and the host blocks only on its own stream (the last
+//     stage reading a loss back), which the group order already implies.
 // Errors are InvalidArgument: the first order mismatch (both ranks, the
 // position, both actions), or a deadlock naming every stuck rank's current
 // group and what each of its pending sends and receives waits for.

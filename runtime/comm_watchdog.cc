@@ -83,9 +83,9 @@ int CommWatchdog::AddCommunicator(ncclComm_t comm, std::string name) {
   return id;
 }
 
-void CommWatchdog::RemoveCommunicator(int id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  comms_.erase(id);
+bool CommWatchdog::RemoveCommunicator(int id) {
+  std::lock_guard<std::mutex> lock(mu_);  // waits while the watchdog aborts communicators
+  return comms_.erase(id) > 0;
 }
 
 std::string CommWatchdog::Check() {
@@ -93,7 +93,7 @@ std::string CommWatchdog::Check() {
   for (size_t i = 0; i < entries_.size();) {
     Entry& e = entries_[i];
     const cudaError_t state = e.done ? cudaEventQuery(e.done->get()) : *e.finished ? cudaSuccess : cudaErrorNotReady;
-    if (state == cudaSuccess) {
+    if (state == cudaSuccess || state == cudaErrorCudartUnloading) {  // done, or the process is exiting
       entries_[i] = std::move(entries_.back());
       entries_.pop_back();
       continue;
@@ -125,11 +125,9 @@ std::string CommWatchdog::Check() {
 }
 
 void CommWatchdog::Fail(const std::string& reason) {
-  std::vector<ncclComm_t> comms;
   std::function<void(const std::string&)> handler;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, comm] : comms_) comms.push_back(comm.first);
     handler = failure_handler_;
   }
   LogError("%s; aborting the job", reason.c_str());
@@ -137,15 +135,22 @@ void CommWatchdog::Fail(const std::string& reason) {
     handler(reason);
     return;
   }
-  // ncclCommAbort makes kernels that wait for a dead peer return; it can itself
+  // ncclCommAbort makes kernels that wait for a dead peer return. It runs under the lock, so
+  // that a transport being destroyed meanwhile does not destroy the same communicator; it can
   // block on a wedged proxy thread, so the job ends after a grace period anyway.
   auto aborted = std::make_shared<std::atomic<bool>>(false);
-  std::thread([comms, aborted] {
-    for (ncclComm_t c : comms) ncclCommAbort(c);
+  std::thread([this, aborted] {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, comm] : comms_) ncclCommAbort(comm.first);
+    comms_.clear();
     *aborted = true;
   }).detach();
   for (int i = 0; i < 100 && !*aborted; ++i) usleep(100 * 1000);
-  std::thread([] {  // should MPI_Abort itself hang (the main thread may be inside MPI), end anyway
+  // MPI runs single-threaded (Open MPI's MPI_THREAD_MULTIPLE changes how some error paths
+  // behave), and the main thread may be inside MPI: MPI_Abort from here works in practice
+  // (it goes through the launcher), and should it hang, the process exits anyway; mpirun
+  // then ends the job because a rank exited non-zero.
+  std::thread([] {
     sleep(20);
     _exit(1);
   }).detach();

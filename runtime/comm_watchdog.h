@@ -59,7 +59,9 @@ class CommWatchdog {
 
   // Communicators to poll for asynchronous errors and to abort on failure.
   int AddCommunicator(ncclComm_t comm, std::string name);
-  void RemoveCommunicator(int id);
+  // True: the caller still owns the communicator (destroys it). False: the
+  // watchdog has aborted it (and it must not be touched again).
+  bool RemoveCommunicator(int id);
 
   // While paused (nested), nothing times out; on the last Resume every watched
   // operation's clock starts again. For phases where ranks may legitimately wait

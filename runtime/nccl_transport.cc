@@ -3,6 +3,8 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <unistd.h>
+
 #include <climits>
 #include <cstring>
 #include <functional>
@@ -11,6 +13,7 @@
 #include "runtime/comm_watchdog.h"
 #include "runtime/cuda/ordered_sum.h"
 #include "runtime/cuda_device.h"
+#include "runtime/log.h"
 #include "runtime/mpi_transport.h"
 #include "runtime/watched_transport.h"
 
@@ -99,13 +102,17 @@ NcclTransport::NcclTransport(ncclComm_t comm, std::unique_ptr<Transport> host) :
 }
 
 NcclTransport::~NcclTransport() {
-  // Unwaited batches finish (or the watchdog ends the job) before the communicator goes.
-  cudaStreamSynchronize(stream_);
-  CommWatchdog::Instance().RemoveCommunicator(watchdog_id_);
-  for (auto& [handle, batch] : pending_)
-    if (!batch.done) (void)host_->Wait(batch.host_handle);
-  ncclCommDestroy(comm_);
-  cudaStreamDestroy(stream_);
+  // Normally nothing is in flight (the trainer synchronizes every step). After an error a
+  // peer may never match what is: wait a little, then abort the communicator instead of
+  // hanging the rank that is about to report the error. Unwaited host batches are kept
+  // alive by the MPI transport.
+  bool idle = false;
+  for (int i = 0; i < 100 && !(idle = cudaStreamQuery(stream_) == cudaSuccess); ++i) usleep(100 * 1000);
+  if (CommWatchdog::Instance().RemoveCommunicator(watchdog_id_)) {  // false: the watchdog aborted it
+    const ncclResult_t rc = idle ? ncclCommDestroy(comm_) : ncclCommAbort(comm_);
+    if (rc != ncclSuccess) LogWarning("destroying %s: %s", Describe().c_str(), ncclGetErrorString(rc));
+  }
+  if (idle) cudaStreamDestroy(stream_);  // else leaked: work that never completes may still use it
 }
 
 Status NcclTransport::CheckDeviceTensor(const Tensor& t, const std::string& what) const {
@@ -128,7 +135,10 @@ Result<std::shared_ptr<CudaEvent>> NcclTransport::Enqueue(const std::string& wha
   CudaEvent ready;
   BATON_CUDA_CHECK(cudaEventRecord(ready.get(), cuda::ComputeStream()));
   BATON_CUDA_CHECK(cudaStreamWaitEvent(stream_, ready.get(), 0));
-  BATON_RETURN_IF_ERROR(enqueue());
+  {
+    HostWatch watch(Name(what) + " (posting)");  // NCCL may block here, connecting to a peer
+    BATON_RETURN_IF_ERROR(enqueue());
+  }
   auto done = std::make_shared<CudaEvent>();
   BATON_CUDA_CHECK(cudaEventRecord(done->get(), stream_));
   CommWatchdog::Instance().Watch(done, Name(what));
@@ -334,10 +344,17 @@ Result<std::unique_ptr<Transport>> NcclTransport::Split(int color, int key) {
   // Nothing in flight may cross the split: finish this group's work first.
   BATON_CUDA_CHECK(cudaStreamSynchronize(stream_));
   ncclComm_t sub = nullptr;
-  const ncclResult_t rc = ncclCommSplit(comm_, color, key, &sub, nullptr);
+  ncclResult_t rc;
+  {
+    HostWatch watch(Name("ncclCommSplit"));
+    rc = ncclCommSplit(comm_, color, key, &sub, nullptr);
+  }
   if (rc != ncclSuccess) return Failure(rc, "ncclCommSplit(color " + std::to_string(color) + ")");
   int nccl_rank = -1;
-  ncclCommUserRank(sub, &nccl_rank);
+  if ((rc = ncclCommUserRank(sub, &nccl_rank)) != ncclSuccess) {
+    ncclCommDestroy(sub);
+    return Failure(rc, "ncclCommUserRank");
+  }
   if (nccl_rank != host->rank()) {
     ncclCommDestroy(sub);
     return Status::Internal("ncclCommSplit and MPI_Comm_split ordered the group differently (" +
@@ -361,7 +378,12 @@ Result<std::unique_ptr<Transport>> NewNcclWorldTransport() {
   BATON_RETURN_IF_ERROR(host->Broadcast(&bytes, 0));
   std::memcpy(id.internal, bytes.raw(), sizeof(id.internal));
   ncclComm_t comm = nullptr;
-  const ncclResult_t rc = ncclCommInitRank(&comm, host->size(), id, host->rank());
+  ncclResult_t rc;
+  {
+    HostWatch watch("world rank " + std::to_string(host->rank()) + ": ncclCommInitRank over " +
+                    std::to_string(host->size()) + " ranks");
+    rc = ncclCommInitRank(&comm, host->size(), id, host->rank());
+  }
   if (rc != ncclSuccess)
     return Status::IOError("world rank " + std::to_string(host->rank()) + ": ncclCommInitRank over " +
                            std::to_string(host->size()) + " ranks: " + ncclGetErrorString(rc) + " (" +

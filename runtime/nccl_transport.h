@@ -29,9 +29,10 @@
 // Host tensors and scalar vectors go through an MPI transport of the same
 // group, so callers need not care where a small tensor lives.
 //
-// Failures: every NCCL call is checked; operations are watched by the
-// CommWatchdog (runtime/comm_watchdog.h), which aborts the job when one does
-// not complete within the timeout.
+// Failures: NCCL calls return a Status naming the rank, operation and group;
+// operations (and NCCL calls that may block the host: init, split, connecting
+// a pair) are watched by the CommWatchdog (runtime/comm_watchdog.h), which
+// aborts the job when one does not complete within the timeout.
 #pragma once
 
 #include <memory>
