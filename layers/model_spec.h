@@ -25,6 +25,7 @@ struct ModelSpec {
   ops::RopeStyle rope_style = ops::RopeStyle::kHalfSplit;
   double rope_base = 10000;
   NormKind norm = NormKind::kLayerNorm;
+  bool biases = true;  // in the blocks' linear layers (RoFormerV2 has none)
   double norm_eps = 1e-5;
   double init_std = 0.02;
 

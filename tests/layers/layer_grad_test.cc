@@ -5,6 +5,7 @@
 #include "layers/embedding_layer.h"
 #include "layers/loss_head.h"
 #include "layers/model.h"
+#include "layers/post_norm_block.h"
 #include "layers/transformer_block.h"
 #include "tests/layers/grad_check.h"
 #include "tests/test_models.h"
@@ -52,6 +53,37 @@ TEST(LayerGrad, TransformerBlockLearnedAndRope) {
     Tensor dx = block.BackwardInput(mb, r, saved.get());
     block.BackwardWeight(mb, saved.get());
     ExpectGradientMatches("block dx", x, dx, objective);
+    for (Param* p : block.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective);
+  }
+}
+
+// RoFormer's post-LN block (LayerNorm, biases) and RoFormerV2's (parameter-free RMS norm,
+// no biases), bidirectional attention with interleaved RoPE: dx and every parameter's
+// gradient against finite differences, through B and W.
+TEST(LayerGrad, PostNormBlockRoFormerAndV2) {
+  for (const bool v2 : {false, true}) {
+    SCOPED_TRACE(v2 ? "RoFormerV2" : "RoFormer");
+    ModelSpec spec = TinySpec(PositionKind::kRope);
+    spec.rope_style = ops::RopeStyle::kInterleaved;
+    spec.norm = v2 ? NormKind::kRmsNormNoGain : NormKind::kLayerNorm;
+    spec.biases = !v2;
+    PostNormBlock block(spec, 0, DType::kF64, Device::CPU());
+    uint64_t stream = 300;
+    for (Param* p : block.params()) {  // random weights; norm gains around 1
+      const bool gain = p->name.find(".ln") != std::string::npos && p->name.find("weight") != std::string::npos;
+      Tensor r = RandomTensor(p->value.shape(), stream++, gain ? 0.2 : 0.4);
+      for (int64_t i = 0; i < p->value.numel(); ++i) p->value.data<double>()[i] = r.data<double>()[i] + (gain ? 1 : 0);
+      p->grad.SetZero();
+    }
+    EXPECT_EQ(block.params().size(), v2 ? 4u : 12u);  // 4 weights (+ 4 biases, 2 gains and 2 norm biases)
+    MicroBatch mb = RandomBatch(spec, 2, 5, 340);
+    Tensor x = RandomTensor({10, spec.hidden}, 341), r = RandomTensor({10, spec.hidden}, 342);
+    auto objective = [&] { return Dot(block.Forward(mb, x, nullptr), r); };
+    std::unique_ptr<LayerActivations> saved;
+    block.Forward(mb, x, &saved);
+    Tensor dx = block.BackwardInput(mb, r, saved.get());
+    block.BackwardWeight(mb, saved.get());
+    ExpectGradientMatches("post-norm block dx", x, dx, objective);
     for (Param* p : block.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective);
   }
 }
