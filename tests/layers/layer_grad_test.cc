@@ -39,21 +39,27 @@ void Jitter(const std::vector<Param*>& params, uint64_t stream) {
   }
 }
 
+// A block's dx and every parameter's gradient (B, then W) against finite differences of
+// <forward(x), r> on 2 sequences of 5, with x and r drawn from `stream`.
+void ExpectBlockGradients(const ModelSpec& spec, Layer* block, uint64_t stream) {
+  MicroBatch mb = RandomBatch(spec, 2, 5, stream);
+  Tensor x = RandomTensor({10, spec.hidden}, stream + 1), r = RandomTensor({10, spec.hidden}, stream + 2);
+  auto objective = [&] { return Dot(block->Forward(mb, x, nullptr), r); };
+  std::unique_ptr<LayerActivations> saved;
+  block->Forward(mb, x, &saved);
+  Tensor dx = block->BackwardInput(mb, r, saved.get());
+  block->BackwardWeight(mb, saved.get());
+  ExpectGradientMatches(block->name() + " dx", x, dx, objective);
+  for (Param* p : block->params()) ExpectGradientMatches(p->name, p->value, p->grad, objective);
+}
+
 TEST(LayerGrad, TransformerBlockLearnedAndRope) {
   for (auto positions : {PositionKind::kLearned, PositionKind::kRope}) {
     ModelSpec spec = TinySpec(positions);
     Model model = Model::Build(spec, 7, DType::kF64, Device::CPU(), 1, 2);  // just blocks.0
     Layer& block = *model.layers()[0];
     Jitter(block.params(), 100);
-    MicroBatch mb = RandomBatch(spec, 2, 5, 40);
-    Tensor x = RandomTensor({10, spec.hidden}, 41), r = RandomTensor({10, spec.hidden}, 42);
-    auto objective = [&] { return Dot(block.Forward(mb, x, nullptr), r); };
-    std::unique_ptr<LayerActivations> saved;
-    block.Forward(mb, x, &saved);
-    Tensor dx = block.BackwardInput(mb, r, saved.get());
-    block.BackwardWeight(mb, saved.get());
-    ExpectGradientMatches("block dx", x, dx, objective);
-    for (Param* p : block.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective);
+    ExpectBlockGradients(spec, &block, 40);
   }
 }
 
@@ -76,15 +82,7 @@ TEST(LayerGrad, PostNormBlockRoFormerAndV2) {
       p->grad.SetZero();
     }
     EXPECT_EQ(block.params().size(), v2 ? 4u : 12u);  // 4 weights (+ 4 biases, 2 gains and 2 norm biases)
-    MicroBatch mb = RandomBatch(spec, 2, 5, 340);
-    Tensor x = RandomTensor({10, spec.hidden}, 341), r = RandomTensor({10, spec.hidden}, 342);
-    auto objective = [&] { return Dot(block.Forward(mb, x, nullptr), r); };
-    std::unique_ptr<LayerActivations> saved;
-    block.Forward(mb, x, &saved);
-    Tensor dx = block.BackwardInput(mb, r, saved.get());
-    block.BackwardWeight(mb, saved.get());
-    ExpectGradientMatches("post-norm block dx", x, dx, objective);
-    for (Param* p : block.params()) ExpectGradientMatches(p->name, p->value, p->grad, objective);
+    ExpectBlockGradients(spec, &block, 340);
   }
 }
 
