@@ -1,6 +1,7 @@
 #include "layers/post_norm_block.h"
 
 #include "layers/ops.h"
+#include "layers/self_attention.h"
 
 namespace baton {
 namespace {
@@ -52,14 +53,10 @@ std::vector<Param*> PostNormBlock::params() {
 
 Tensor PostNormBlock::Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) {
   auto a = std::make_unique<PostNormActivations>();
-  const int64_t h = spec_.hidden, seq = mb.seq_len(), rows = x.numel() / h;
+  const int64_t seq = mb.seq_len();
   a->x = x;
   a->qkv = qkv_.Forward(x);
-  if (spec_.positions == PositionKind::kRope)
-    ops::Rope(&a->qkv, 0, 2 * h, seq, h / spec_.heads, spec_.rope_style, spec_.rope_base, false);
-  a->att = Tensor::Empty({rows, h}, x.dtype(), x.device());
-  a->lse = Tensor::Empty({rows / seq, spec_.heads, seq}, ops::AccumulationType(x.dtype()), x.device());
-  ops::AttentionForward(a->qkv, seq, spec_.heads, Bidirectional(seq), &a->att, &a->lse);
+  SelfAttentionForward(spec_, seq, Bidirectional(seq), &a->qkv, &a->att, &a->lse);
   Tensor s1 = attn_proj_.Forward(a->att);
   a->x1 = norm1_.ForwardAdd(s1, x, &s1, &a->n1);  // norm1(x + attention)
 
@@ -75,7 +72,7 @@ Tensor PostNormBlock::Forward(const MicroBatch& mb, const Tensor& x, std::unique
 
 Tensor PostNormBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, LayerActivations* saved) {
   auto* a = static_cast<PostNormActivations*>(saved);
-  const int64_t h = spec_.hidden, seq = mb.seq_len();
+  const int64_t seq = mb.seq_len();
 
   // MLP half: y = norm2(s2), s2 = x1 + proj(gelu(fc(x1))).
   a->d_mlp_out = norm2_.Backward(dy, a->n2);  // d s2
@@ -86,10 +83,7 @@ Tensor PostNormBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, Laye
   // Attention half: x1 = norm1(s1), s1 = x + proj(attn(x)).
   a->d_att_out = norm1_.Backward(dx1, a->n1);  // d s1
   Tensor datt = attn_proj_.BackwardInput(a->d_att_out);
-  a->d_qkv = EmptyLike(a->qkv);
-  ops::AttentionBackward(datt, a->qkv, a->att, a->lse, seq, spec_.heads, Bidirectional(seq), &a->d_qkv);
-  if (spec_.positions == PositionKind::kRope)
-    ops::Rope(&a->d_qkv, 0, 2 * h, seq, h / spec_.heads, spec_.rope_style, spec_.rope_base, true);
+  a->d_qkv = SelfAttentionBackward(spec_, seq, Bidirectional(seq), datt, a->qkv, a->att, a->lse);
   Tensor dx = qkv_.BackwardInput(a->d_qkv);
   ops::Add(dx, a->d_att_out, &dx);  // + the residual's gradient
   a->lse = a->qkv = Tensor();

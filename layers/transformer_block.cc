@@ -1,6 +1,7 @@
 #include "layers/transformer_block.h"
 
 #include "layers/ops.h"
+#include "layers/self_attention.h"
 
 namespace baton {
 namespace {
@@ -46,17 +47,10 @@ std::vector<Param*> TransformerBlock::params() {
 
 Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) {
   auto a = std::make_unique<BlockActivations>();
-  const int64_t h = spec_.hidden, seq = mb.seq_len(), rows = x.numel() / h;
-  const bool rope = spec_.positions == PositionKind::kRope;
-
   // Attention half.
   a->h1 = ln1_.Forward(x, &a->ln1);
   a->qkv = qkv_.Forward(a->h1);
-  // q and k (columns [0, 2h)) rotate in place, in one call; attention reads q, k, v out of qkv.
-  if (rope) ops::Rope(&a->qkv, 0, 2 * h, seq, h / spec_.heads, spec_.rope_style, spec_.rope_base, false);
-  a->att = Tensor::Empty({rows, h}, x.dtype(), x.device());
-  a->lse = Tensor::Empty({rows / seq, spec_.heads, seq}, ops::AccumulationType(x.dtype()), x.device());
-  ops::AttentionForward(a->qkv, seq, spec_.heads, ops::AttentionMask::Causal(), &a->att, &a->lse);
+  SelfAttentionForward(spec_, mb.seq_len(), ops::AttentionMask::Causal(), &a->qkv, &a->att, &a->lse);
   Tensor x2 = attn_proj_.Forward(a->att);
 
   // MLP half; x2 += x (the residual) fused with ln2.
@@ -79,7 +73,6 @@ Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::uni
 
 Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, LayerActivations* saved) {
   auto* a = static_cast<BlockActivations*>(saved);
-  const int64_t h = spec_.hidden, seq = mb.seq_len();
 
   // MLP half: y = x2 + proj(gelu(fc(ln2(x2)))).
   a->d_mlp_out = dy;
@@ -90,11 +83,7 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
   // Attention half: x2 = x + proj(attn(ln1(x))).
   a->d_att_out = dx2;
   Tensor datt = attn_proj_.BackwardInput(dx2);
-  // dq | dk | dv straight into d_qkv (every element written), then dq and dk rotated back.
-  a->d_qkv = EmptyLike(a->qkv);
-  ops::AttentionBackward(datt, a->qkv, a->att, a->lse, seq, spec_.heads, ops::AttentionMask::Causal(), &a->d_qkv);
-  if (spec_.positions == PositionKind::kRope)
-    ops::Rope(&a->d_qkv, 0, 2 * h, seq, h / spec_.heads, spec_.rope_style, spec_.rope_base, true);
+  a->d_qkv = SelfAttentionBackward(spec_, mb.seq_len(), ops::AttentionMask::Causal(), datt, a->qkv, a->att, a->lse);
   Tensor dh1 = qkv_.BackwardInput(a->d_qkv);
   Tensor dx = ln1_.Backward(dh1, a->ln1, &dx2);  // + dx2, the residual's gradient
   // W needs only the linears' inputs and output gradients (and f, to recompute g).
