@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <system_error>
 #include <thread>
 
 #include "data/bpe_tokenizer.h"
+#include "data/seq2seq_text.h"
 #include "data/token_shard.h"
 #include "runtime/rng.h"
 
@@ -41,6 +43,17 @@ class ShardSequenceWriter {
       buffer_.push_back(static_cast<uint16_t>(id));
       if (static_cast<int64_t>(buffer_.size()) == shard_tokens_) BATON_RETURN_IF_ERROR(Flush());
     }
+    return Status::OK();
+  }
+
+  // Appends one seq2seq example whole: shards are cut only before an
+  // example. One longer than shard_tokens gets a shard of its own.
+  Status AddExample(const std::vector<int>& ids) {
+    ++report_->examples;
+    const int64_t buffered = static_cast<int64_t>(buffer_.size());
+    if (buffered > 0 && buffered + static_cast<int64_t>(ids.size()) > shard_tokens_) BATON_RETURN_IF_ERROR(Flush());
+    for (int id : ids) buffer_.push_back(static_cast<uint16_t>(id));
+    if (static_cast<int64_t>(buffer_.size()) >= shard_tokens_) return Flush();
     return Status::OK();
   }
 
@@ -210,66 +223,49 @@ Result<std::vector<PrepareDocument>> ListPrepareDocuments(const std::vector<std:
   return documents;
 }
 
-std::vector<bool> ChooseValidationDocuments(const std::vector<PrepareDocument>& documents, double val_fraction) {
-  const int64_t n = static_cast<int64_t>(documents.size());
-  std::vector<bool> is_val(documents.size(), false);
+namespace {
+
+// The split of n named items (documents or examples) given the hashes of
+// their names: see ChooseValidationDocuments. `name` is only called for ties.
+std::vector<bool> ChooseValidationByHash(const std::vector<uint64_t>& hashes,
+                                         const std::function<std::string(int64_t)>& name, double val_fraction) {
+  const int64_t n = static_cast<int64_t>(hashes.size());
+  std::vector<bool> is_val(hashes.size(), false);
   if (val_fraction <= 0 || n < 2) return is_val;
   const int64_t count = std::clamp<int64_t>(std::llround(n * val_fraction), 1, n - 1);
   std::vector<std::pair<uint64_t, int64_t>> order;  // (hash of name, index)
-  for (int64_t i = 0; i < n; ++i) order.push_back({StreamId(documents[i].name), i});
+  order.reserve(hashes.size());
+  for (int64_t i = 0; i < n; ++i) order.push_back({hashes[i], i});
   // Ties (equal hashes) are broken by the name, keeping the choice order-independent.
   std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first < b.first : documents[a.second].name < documents[b.second].name;
+    return a.first != b.first ? a.first < b.first : name(a.second) < name(b.second);
   });
   for (int64_t k = 0; k < count; ++k) is_val[order[k].second] = true;
   return is_val;
 }
 
-Result<PrepareReport> PrepareTokenShards(const PrepareOptions& options) {
-  if (!(options.val_fraction >= 0 && options.val_fraction < 1)) {
-    return Status::InvalidArgument("--val-fraction " + std::to_string(options.val_fraction) + ": expected 0 <= f < 1");
-  }
-  if (options.shard_tokens <= 0 || options.shard_tokens > 2147483647) {
-    return Status::InvalidArgument("--shard-tokens " + std::to_string(options.shard_tokens) +
-                                   ": expected 1..2147483647 (the shard header count is int32)");
-  }
-  if (options.name.empty() || options.name.find('/') != std::string::npos) {
-    return Status::InvalidArgument("--name \"" + options.name + "\": expected a non-empty file name prefix");
-  }
-  if (options.inputs.empty()) return Status::InvalidArgument("no input files or directories given");
-  BATON_ASSIGN_OR_RETURN(std::vector<PrepareDocument> documents, ListPrepareDocuments(options.inputs));
-  BATON_ASSIGN_OR_RETURN(BpeTokenizer tokenizer, BpeTokenizer::Load(options.encoder_json, options.vocab_bpe));
-  if (tokenizer.end_of_text() < 0) {
-    return Status::InvalidArgument(options.encoder_json + ": has no \"<|endoftext|>\" token to start documents with");
-  }
-  if (tokenizer.vocab_size() > 65536) {
-    return Status::InvalidArgument(options.encoder_json + ": " + std::to_string(tokenizer.vocab_size()) +
-                                   " tokens do not fit the uint16 tokens of llm.c shards");
-  }
-  std::error_code ec;
-  fs::create_directories(options.out_dir, ec);
-  if (ec) return Status::IOError(options.out_dir + ": cannot create output directory: " + ec.message());
-  // All shards go to a hidden directory first (see prepare.h); one left by an
-  // interrupted run is stale.
-  const std::string tmp_dir = (fs::path(options.out_dir) / (".prepare-" + options.name + ".tmp")).string();
-  fs::remove_all(tmp_dir, ec);
-  if (ec) return Status::IOError(tmp_dir + ": cannot remove a leftover temporary directory: " + ec.message());
-  fs::create_directory(tmp_dir, ec);
-  if (ec) return Status::IOError(tmp_dir + ": cannot create temporary directory: " + ec.message());
-  const RemoveTreeOnExit remove_tmp_dir(tmp_dir);
+}  // namespace
 
-  const std::vector<bool> is_val = ChooseValidationDocuments(documents, options.val_fraction);
-  PrepareReport report;
-  ShardSequenceWriter train(tmp_dir, options.out_dir, options.name + "_train", options.shard_tokens, &report.train);
-  ShardSequenceWriter val(tmp_dir, options.out_dir, options.name + "_val", options.shard_tokens, &report.val);
-  std::function<Result<std::string>(const std::string&)> read_document = ReadTextFile;
-  if (options.read_document) read_document = options.read_document;
+std::vector<bool> ChooseValidationDocuments(const std::vector<PrepareDocument>& documents, double val_fraction) {
+  std::vector<uint64_t> hashes;
+  for (const PrepareDocument& d : documents) hashes.push_back(StreamId(d.name));
+  return ChooseValidationByHash(hashes, [&](int64_t i) { return documents[i].name; }, val_fraction);
+}
 
-  // Documents are read and tokenized in parallel a chunk at a time, then
-  // written in order, so the output does not depend on the thread count.
-  const size_t threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+namespace {
+
+using ReadDocumentFn = std::function<Result<std::string>(const std::string& path)>;
+
+size_t WorkerThreads() { return std::max(1u, std::min(16u, std::thread::hardware_concurrency())); }
+
+// Document mode: documents are read and tokenized in parallel a chunk at a
+// time, then written in order, so the output does not depend on the thread
+// count.
+Status WriteDocuments(const std::vector<PrepareDocument>& documents, const std::vector<bool>& is_val,
+                      const BpeTokenizer& tokenizer, const ReadDocumentFn& read_document, PrepareReport* report,
+                      ShardSequenceWriter* train, ShardSequenceWriter* val) {
+  const size_t threads = WorkerThreads();
   const size_t chunk = threads * 4;
-  const auto start = std::chrono::steady_clock::now();
   for (size_t first = 0; first < documents.size(); first += chunk) {
     const size_t last = std::min(documents.size(), first + chunk);
     std::vector<std::vector<int>> ids(last - first);
@@ -295,13 +291,191 @@ Result<PrepareReport> PrepareTokenShards(const PrepareOptions& options) {
     for (std::thread& w : workers) w.join();
     for (size_t i = first; i < last; ++i) {
       BATON_RETURN_IF_ERROR(errors[i - first]);
-      report.input_bytes += bytes[i - first];
+      report->input_bytes += bytes[i - first];
       if (ids[i - first].empty()) {
-        ++report.skipped_empty_files;
+        ++report->skipped_empty_files;
         continue;
       }
-      BATON_RETURN_IF_ERROR((is_val[i] ? val : train).AddDocument(ids[i - first]));
+      BATON_RETURN_IF_ERROR((is_val[i] ? *val : *train).AddDocument(ids[i - first]));
     }
+  }
+  return Status::OK();
+}
+
+// The hash an example is split by. FNV-1a (StreamId) moves a name's last
+// characters into the high bits of the hash only weakly, and example names
+// differ only in their trailing line number, so by StreamId alone the
+// validation examples would be a few long runs of consecutive lines; the
+// SplitMix64 finalizer spreads them.
+uint64_t ExampleHash(const std::string& name) {
+  uint64_t z = StreamId(name);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Seq2seq pass 1: every example's line and hash, found before anything is
+// written, so a malformed line fails the run early and the split can be
+// chosen over all examples at once.
+struct Seq2SeqIndex {
+  std::vector<int64_t> first_example;  // per document, and one past the last example
+  std::vector<int64_t> lines;          // per example
+  std::vector<uint64_t> hashes;        // per example
+};
+
+Result<Seq2SeqIndex> IndexSeq2SeqExamples(const std::vector<PrepareDocument>& documents,
+                                          const ReadDocumentFn& read_document, PrepareReport* report) {
+  Seq2SeqIndex index;
+  for (const PrepareDocument& document : documents) {
+    index.first_example.push_back(static_cast<int64_t>(index.lines.size()));
+    BATON_ASSIGN_OR_RETURN(const std::string text, read_document(document.path));
+    BATON_ASSIGN_OR_RETURN(const Seq2SeqText parsed, ParseSeq2SeqText(text, document.path));
+    report->input_bytes += static_cast<int64_t>(text.size());
+    report->skipped_blank_lines += parsed.skipped_blank_lines;
+    if (parsed.examples.empty()) ++report->skipped_empty_files;
+    for (const Seq2SeqExample& example : parsed.examples) {
+      index.lines.push_back(example.line);
+      index.hashes.push_back(ExampleHash(Seq2SeqExampleName(document.name, example.line)));
+    }
+  }
+  index.first_example.push_back(static_cast<int64_t>(index.lines.size()));
+  return index;
+}
+
+// Seq2seq pass 2: reads the files again and writes their examples in order.
+// Examples (of one file or of several small ones) are tokenized in parallel
+// `chunk` at a time, so memory holds the texts being worked on and one
+// chunk's tokens, not the corpus.
+Status WriteSeq2SeqExamples(const std::vector<PrepareDocument>& documents, const Seq2SeqIndex& index,
+                            const std::vector<bool>& is_val, const BpeTokenizer& tokenizer, int sep_token,
+                            const ReadDocumentFn& read_document, ShardSequenceWriter* train,
+                            ShardSequenceWriter* val) {
+  const size_t threads = WorkerThreads();
+  const size_t chunk = 4096;
+  std::deque<std::string> texts;        // the files `pending` points into
+  std::vector<Seq2SeqExample> pending;  // the examples after the first `written`, in order
+  int64_t written = 0;
+  auto write_pending = [&]() -> Status {
+    for (size_t first = 0; first < pending.size(); first += chunk) {
+      const size_t last = std::min(pending.size(), first + chunk);
+      std::vector<std::vector<int>> ids(last - first);
+      std::atomic<size_t> next{first};
+      std::vector<std::thread> workers;
+      for (size_t t = 0; t < std::min(threads, last - first); ++t) {
+        workers.emplace_back([&] {
+          for (size_t i = next++; i < last; i = next++) {
+            AppendSeq2SeqExample(tokenizer, sep_token, pending[i], &ids[i - first]);
+          }
+        });
+      }
+      for (std::thread& w : workers) w.join();
+      for (size_t i = first; i < last; ++i) {
+        BATON_RETURN_IF_ERROR((is_val[written] ? *val : *train).AddExample(ids[i - first]));
+        ++written;
+      }
+    }
+    pending.clear();
+    texts.clear();
+    return Status::OK();
+  };
+  for (size_t d = 0; d < documents.size(); ++d) {
+    Result<std::string> text = read_document(documents[d].path);
+    if (!text.ok()) return text.status();
+    // A deque keeps the earlier texts in place, so `pending`'s views stay valid.
+    texts.push_back(std::move(text).value());
+    BATON_ASSIGN_OR_RETURN(const Seq2SeqText parsed, ParseSeq2SeqText(texts.back(), documents[d].path));
+    // The split was chosen from the first read; a file changed since would
+    // put examples on the wrong side of it.
+    const int64_t first = index.first_example[d];
+    const int64_t count = index.first_example[d + 1] - first;
+    bool same = static_cast<int64_t>(parsed.examples.size()) == count;
+    for (int64_t k = 0; same && k < count; ++k) same = parsed.examples[k].line == index.lines[first + k];
+    if (!same) {
+      return Status::IOError(documents[d].path + ": changed while baton prepare was reading it (" +
+                             std::to_string(parsed.examples.size()) + " examples now, " + std::to_string(count) +
+                             " before)");
+    }
+    pending.insert(pending.end(), parsed.examples.begin(), parsed.examples.end());
+    if (pending.size() >= chunk) BATON_RETURN_IF_ERROR(write_pending());
+  }
+  return write_pending();
+}
+
+}  // namespace
+
+Result<PrepareReport> PrepareTokenShards(const PrepareOptions& options) {
+  if (!(options.val_fraction >= 0 && options.val_fraction < 1)) {
+    return Status::InvalidArgument("--val-fraction " + std::to_string(options.val_fraction) + ": expected 0 <= f < 1");
+  }
+  if (options.shard_tokens <= 0 || options.shard_tokens > 2147483647) {
+    return Status::InvalidArgument("--shard-tokens " + std::to_string(options.shard_tokens) +
+                                   ": expected 1..2147483647 (the shard header count is int32)");
+  }
+  if (options.name.empty() || options.name.find('/') != std::string::npos) {
+    return Status::InvalidArgument("--name \"" + options.name + "\": expected a non-empty file name prefix");
+  }
+  if (options.inputs.empty()) return Status::InvalidArgument("no input files or directories given");
+  BATON_ASSIGN_OR_RETURN(std::vector<PrepareDocument> documents, ListPrepareDocuments(options.inputs));
+  BATON_ASSIGN_OR_RETURN(BpeTokenizer tokenizer, BpeTokenizer::Load(options.encoder_json, options.vocab_bpe));
+  if (tokenizer.end_of_text() < 0) {
+    return Status::InvalidArgument(options.encoder_json + ": has no \"<|endoftext|>\" token to start documents with");
+  }
+  if (tokenizer.vocab_size() > 65536) {
+    return Status::InvalidArgument(options.encoder_json + ": " + std::to_string(tokenizer.vocab_size()) +
+                                   " tokens do not fit the uint16 tokens of llm.c shards");
+  }
+  if (options.seq2seq) {
+    const std::string sep = "--sep-token " + std::to_string(options.sep_token) + ": ";
+    const std::string vocab = std::to_string(tokenizer.vocab_size());
+    if (options.sep_token < 0 || options.sep_token > 65535) {
+      return Status::InvalidArgument(sep + "does not fit the uint16 tokens of llm.c shards; expected an id in " +
+                                     vocab + "..65535");
+    }
+    if (options.sep_token == tokenizer.end_of_text()) {
+      return Status::InvalidArgument(sep + "is <|endoftext|>, which starts every example; expected an id in " +
+                                     vocab + "..65535");
+    }
+    if (options.sep_token < tokenizer.vocab_size()) {
+      return Status::InvalidArgument(sep + "is a token of " + options.encoder_json + " (ids 0.." +
+                                     std::to_string(tokenizer.vocab_size() - 1) +
+                                     "), which text can encode to; expected an id in " + vocab + "..65535");
+    }
+  }
+  ReadDocumentFn read_document = ReadTextFile;
+  if (options.read_document) read_document = options.read_document;
+  PrepareReport report;
+  const auto start = std::chrono::steady_clock::now();
+  Seq2SeqIndex index;
+  if (options.seq2seq) {
+    BATON_ASSIGN_OR_RETURN(index, IndexSeq2SeqExamples(documents, read_document, &report));
+  }
+
+  std::error_code ec;
+  fs::create_directories(options.out_dir, ec);
+  if (ec) return Status::IOError(options.out_dir + ": cannot create output directory: " + ec.message());
+  // All shards go to a hidden directory first (see prepare.h); one left by an
+  // interrupted run is stale.
+  const std::string tmp_dir = (fs::path(options.out_dir) / (".prepare-" + options.name + ".tmp")).string();
+  fs::remove_all(tmp_dir, ec);
+  if (ec) return Status::IOError(tmp_dir + ": cannot remove a leftover temporary directory: " + ec.message());
+  fs::create_directory(tmp_dir, ec);
+  if (ec) return Status::IOError(tmp_dir + ": cannot create temporary directory: " + ec.message());
+  const RemoveTreeOnExit remove_tmp_dir(tmp_dir);
+
+  ShardSequenceWriter train(tmp_dir, options.out_dir, options.name + "_train", options.shard_tokens, &report.train);
+  ShardSequenceWriter val(tmp_dir, options.out_dir, options.name + "_val", options.shard_tokens, &report.val);
+  if (options.seq2seq) {
+    auto name = [&](int64_t i) {
+      const size_t d = std::upper_bound(index.first_example.begin(), index.first_example.end(), i) -
+                       index.first_example.begin() - 1;
+      return Seq2SeqExampleName(documents[d].name, index.lines[i]);
+    };
+    const std::vector<bool> is_val = ChooseValidationByHash(index.hashes, name, options.val_fraction);
+    BATON_RETURN_IF_ERROR(WriteSeq2SeqExamples(documents, index, is_val, tokenizer, options.sep_token, read_document,
+                                               &train, &val));
+  } else {
+    const std::vector<bool> is_val = ChooseValidationDocuments(documents, options.val_fraction);
+    BATON_RETURN_IF_ERROR(WriteDocuments(documents, is_val, tokenizer, read_document, &report, &train, &val));
   }
   BATON_RETURN_IF_ERROR(train.Flush());
   BATON_RETURN_IF_ERROR(val.Flush());

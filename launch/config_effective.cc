@@ -48,4 +48,11 @@ std::string EffectiveConfigText(const RunConfig& config) {
   return text;
 }
 
+ObjectiveConfig::Kind EffectiveObjective(const RunConfig& config) {
+  if (config.objective().kind() != ObjectiveConfig::FAMILY_DEFAULT) return config.objective().kind();
+  const ModelConfig::Family f = config.model().family();
+  return f == ModelConfig::ROFORMER || f == ModelConfig::ROFORMER_V2 ? ObjectiveConfig::MASKED_LM
+                                                                      : ObjectiveConfig::CAUSAL_LM;
+}
+
 }  // namespace baton

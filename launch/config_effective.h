@@ -13,4 +13,7 @@ namespace baton {
 // Parsing it back gives a message equal to `config` with all fields set.
 std::string EffectiveConfigText(const RunConfig& config);
 
+// objective.kind with FAMILY_DEFAULT resolved: CAUSAL_LM for GPT families, MASKED_LM for RoFormer.
+ObjectiveConfig::Kind EffectiveObjective(const RunConfig& config);
+
 }  // namespace baton

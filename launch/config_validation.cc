@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "launch/config_effective.h"
 #include "launch/config_fields.h"
 #include "proto/options.pb.h"
 
@@ -85,20 +86,15 @@ void CheckRangesBelow(const pb::Message& message, const std::string& prefix, con
 }
 
 void CheckModel(const ModelConfig& model, const TrainConfig& train, const std::string& source, std::string* problems) {
-  if (model.family() == ModelConfig::ROFORMER || model.family() == ModelConfig::ROFORMER_V2) {
-    Add(problems, source,
-        "model.family = " + ModelConfig::Family_Name(model.family()) +
-            " is not implemented yet (a later release adds the RoFormer family); use GPT2 or GPT_ROPE");
-  }
   // Only meaningful once heads passed its range check; heads <= 0 is already reported.
   if (model.heads() > 0) {
     if (model.hidden() % model.heads() != 0) {
       Add(problems, source,
           "model.hidden = " + std::to_string(model.hidden()) + " is not divisible by model.heads = " +
               std::to_string(model.heads()) + " (every head gets hidden / heads dimensions)");
-    } else if (model.family() == ModelConfig::GPT_ROPE && (model.hidden() / model.heads()) % 2 != 0) {
+    } else if (model.family() != ModelConfig::GPT2 && (model.hidden() / model.heads()) % 2 != 0) {
       Add(problems, source,
-          "model.family = GPT_ROPE needs an even head size, but model.hidden / model.heads = " +
+          "model.family = " + ModelConfig::Family_Name(model.family()) + " needs an even head size, but model.hidden / model.heads = " +
               std::to_string(model.hidden()) + " / " + std::to_string(model.heads()) + " = " +
               std::to_string(model.hidden() / model.heads()) + " (rotary positions rotate pairs of dimensions)");
     }
@@ -129,6 +125,37 @@ void CheckDevice(const RunConfig& config, const std::string& source, std::string
     Add(problems, source,
         "model.hidden / model.heads = " + std::to_string(head) +
             ": the GPU attention kernel supports head sizes 32, 64 and 128 (GPT-2 uses 64)");
+}
+
+void CheckObjective(const RunConfig& config, const std::string& source, std::string* problems) {
+  const ObjectiveConfig& o = config.objective();
+  const ObjectiveConfig::Kind kind = EffectiveObjective(config);
+  const int vocab = config.model().vocab();
+  auto token = [&](const char* field, int id, const char* why) {
+    if (id >= vocab)
+      Add(problems, source,
+          std::string("objective.") + field + " = " + std::to_string(id) + " is not below model.vocab = " +
+              std::to_string(vocab) + " (" + why + "; GPT-2's tokenizer has 50257 ids, so set model.vocab to 50259)");
+  };
+  if (kind == ObjectiveConfig::MASKED_LM) {
+    token("mask_token", o.mask_token(), "masked LM replaces selected inputs by it");
+    token("eot_token", o.eot_token(), "masked-LM examples start with it");
+    if (o.mask_token_fraction() + o.random_token_fraction() > 1.0 + 1e-12)
+      Add(problems, source,
+          "objective.mask_token_fraction + objective.random_token_fraction = " +
+              FormatConfigNumber(o.mask_token_fraction() + o.random_token_fraction()) +
+              " exceeds 1 (they split the selected positions; the rest keep their token)");
+    if (o.mask_fraction() <= 0)
+      Add(problems, source, "objective.mask_fraction = 0 selects nothing to predict (BERT uses 0.15)");
+    if (o.mask_token() == o.eot_token())
+      Add(problems, source, "objective.mask_token and objective.eot_token are both " + std::to_string(o.eot_token()));
+  }
+  if (kind == ObjectiveConfig::SEQ2SEQ) {
+    token("sep_token", o.sep_token(), "it ends every source");
+    token("eot_token", o.eot_token(), "it starts every example");
+    if (o.sep_token() == o.eot_token())
+      Add(problems, source, "objective.sep_token and objective.eot_token are both " + std::to_string(o.eot_token()));
+  }
 }
 
 void CheckParallel(const ParallelConfig& parallel, const std::string& source, std::string* problems) {
@@ -169,6 +196,7 @@ Status ValidateRunConfig(const RunConfig& config, const std::string& source) {
   CheckConfigRanges(config, source, &problems);
   CheckModel(config.model(), config.train(), source, &problems);
   CheckParallel(config.parallel(), source, &problems);
+  CheckObjective(config, source, &problems);
   CheckCheckpoint(config, source, &problems);
   CheckDevice(config, source, &problems);
   CheckData(config.data(), config.train(), source, &problems);

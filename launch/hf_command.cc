@@ -2,13 +2,18 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/checkpoint_dir.h"
 #include "checkpoint/checkpoint_reader.h"
 #include "checkpoint/checkpoint_writer.h"
 #include "checkpoint/hf_gpt2.h"
+#include "checkpoint/hf_model_dir.h"
+#include "checkpoint/hf_roformer.h"
 #include "launch/config_loader.h"
 #include "launch/inspect_command.h"
 #include "launch/run_spec.h"
@@ -19,24 +24,31 @@ namespace {
 
 constexpr const char* kExportUsage = R"(usage: baton export --format hf PATH OUT
 
-Writes the GPT-2 model of checkpoint PATH (a step directory, or a run directory:
-then the checkpoint LATEST names) as a Hugging Face model directory OUT:
-config.json and model.safetensors, loadable with
-transformers.GPT2LMHeadModel.from_pretrained(OUT). The padding rows of the token
-table are left out (vocab_size is model.vocab). OUT must not exist or be empty.
+Writes the model of checkpoint PATH (a step directory, or a run directory: then
+the checkpoint LATEST names) as a Hugging Face model directory OUT: config.json
+and model.safetensors, loadable with from_pretrained(OUT) of
+  model.family GPT2:      transformers.GPT2LMHeadModel
+  model.family ROFORMER:  transformers.RoFormerForMaskedLM (gelu_new, zero
+                          token-type embeddings; model.rope_base must be 10000)
+GPT_ROPE and ROFORMER_V2 have no transformers architecture and are refused.
+The padding rows of the token table are left out (vocab_size is model.vocab).
+OUT must not exist or be empty.
 )";
 
 constexpr const char* kImportUsage = R"(usage: baton import --format hf HF_DIR --config FILE [--set FIELD=VALUE ...] --run-dir DIR
 
-Starts a run from Hugging Face GPT-2 weights: reads HF_DIR (config.json and
+Starts a run from Hugging Face weights: reads HF_DIR (config.json and
 model.safetensors, or a sharded model.safetensors.index.json; F32, F16 or BF16)
-and writes them as the step-0 checkpoint of DIR, without optimizer state. The
-model fields of FILE must describe the same model (the differences are listed
-if not). Then train with: baton train --config FILE --run-dir DIR --resume auto
+and writes them as the step-0 checkpoint of DIR, without optimizer state.
+config.json's model_type picks the family: "gpt2" (GPT2LMHeadModel or
+GPT2Model) or "roformer" (RoFormerForMaskedLM with hidden_act gelu_new or
+gelu_pytorch_tanh, embedding_size = hidden_size and a zero token-type row 0).
+The model fields of FILE must describe the same model (the differences are
+listed if not). Then train with: baton train --config FILE --run-dir DIR --resume auto
 )";
 
 // Every parameter tensor of the checkpoint (its optimizer state left out), by
-// name; ToHfGpt2 refuses a missing, misshapen or unknown one.
+// name; the family's exporter refuses a missing, misshapen or unknown one.
 Result<ParamTensors> ReadModelParams(const CheckpointReader& reader) {
   ParamTensors params;
   for (const TensorEntry& e : reader.manifest().tensors()) {
@@ -46,24 +58,69 @@ Result<ParamTensors> ReadModelParams(const CheckpointReader& reader) {
   return params;
 }
 
+// OK for the families transformers has an architecture for.
+Status CheckExportable(const ModelConfig& model, const std::string& dir) {
+  const std::string what = "checkpoint " + dir + " is a " + ModelConfig::Family_Name(model.family()) + " model: ";
+  switch (model.family()) {
+    case ModelConfig::GPT2:
+    case ModelConfig::ROFORMER: return Status::OK();
+    case ModelConfig::GPT_ROPE:
+      return Status::InvalidArgument(what + "transformers has no GPT-2 with rotary positions (Hugging Face export "
+                                            "covers GPT2 and ROFORMER)");
+    case ModelConfig::ROFORMER_V2:
+      return Status::InvalidArgument(what + "transformers has no RoFormerV2 architecture (no biases, parameter-free "
+                                            "RMS norm; Hugging Face export covers GPT2 and ROFORMER)");
+  }
+  return Status::InvalidArgument(what + "Hugging Face export covers GPT2 and ROFORMER");
+}
+
 Status Export(const std::string& path, const std::string& out) {
   BATON_ASSIGN_OR_RETURN(std::string dir, ResolveCheckpointPath(path));
   BATON_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::Open(dir));
-  const ModelSpec spec = ModelSpecFromConfig(reader.manifest().config().model());
-  if (reader.manifest().config().model().family() != ModelConfig::GPT2)
-    return Status::InvalidArgument("checkpoint " + dir + " is a " + spec.family +
-                                   " model; Hugging Face export covers GPT2 (transformers' GPT2LMHeadModel)");
+  const ModelConfig& model = reader.manifest().config().model();
+  BATON_RETURN_IF_ERROR(CheckExportable(model, dir));
+  const ModelSpec spec = ModelSpecFromConfig(model);
   BATON_ASSIGN_OR_RETURN(ParamTensors params, ReadModelParams(reader));
-  BATON_RETURN_IF_ERROR(ExportHfGpt2(out, spec, params));
+  BATON_RETURN_IF_ERROR(model.family() == ModelConfig::GPT2 ? ExportHfGpt2(out, spec, params)
+                                                            : ExportHfRoformer(out, spec, params));
   std::printf("exported %s (step %ld) to %s\n", dir.c_str(), static_cast<long>(reader.step()), out.c_str());
   return Status::OK();
+}
+
+struct ImportedModel {
+  ModelSpec spec;
+  ParamTensors params;
+};
+
+// Reads HF_DIR with the reader its config.json's model_type names.
+Result<ImportedModel> ReadHfModel(const std::string& hf_dir, int64_t vocab_multiple) {
+  const std::string config_path = (std::filesystem::path(hf_dir) / "config.json").string();
+  BATON_ASSIGN_OR_RETURN(const std::string text, ReadHfTextFile(config_path));
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Status::InvalidArgument(config_path + ": expected a JSON object");
+  const auto type = j.find("model_type");
+  if (type == j.end() || !type->is_string()) {
+    return Status::InvalidArgument(config_path + ": field model_type is " +
+                                   (type == j.end() ? std::string("missing") : type->dump()) +
+                                   ", expected \"gpt2\" or \"roformer\"");
+  }
+  if (*type == "gpt2") {
+    BATON_ASSIGN_OR_RETURN(HfGpt2Checkpoint hf, ImportHfGpt2(hf_dir, vocab_multiple));
+    return ImportedModel{hf.spec, std::move(hf.params)};
+  }
+  if (*type == "roformer") {
+    BATON_ASSIGN_OR_RETURN(HfRoformerCheckpoint hf, ImportHfRoformer(hf_dir, vocab_multiple));
+    return ImportedModel{hf.spec, std::move(hf.params)};
+  }
+  return Status::Unimplemented(config_path + ": model_type " + type->dump() +
+                               " has no baton family; baton imports \"gpt2\" (GPT2) and \"roformer\" (ROFORMER)");
 }
 
 Status Import(const std::string& hf_dir, const std::string& config_path, const std::vector<std::string>& sets,
               const std::string& run_dir) {
   BATON_ASSIGN_OR_RETURN(RunConfig config, LoadRunConfig(config_path, sets));
   const ModelSpec want = ModelSpecFromConfig(config.model());
-  BATON_ASSIGN_OR_RETURN(HfGpt2Checkpoint hf, ImportHfGpt2(hf_dir, config.model().vocab_multiple()));
+  BATON_ASSIGN_OR_RETURN(ImportedModel hf, ReadHfModel(hf_dir, config.model().vocab_multiple()));
   BATON_RETURN_IF_ERROR(CompareModelSpecs(hf.spec, want, hf_dir + "/config.json").WithContext(config_path));
   const std::string ckpt_dir = config.checkpoint().dir().empty() ? run_dir + "/ckpt" : config.checkpoint().dir();
   BATON_ASSIGN_OR_RETURN(std::vector<int64_t> existing, ListCommittedSteps(ckpt_dir));
@@ -74,7 +131,7 @@ Status Import(const std::string& hf_dir, const std::string& config_path, const s
   w.ckpt_dir = ckpt_dir;
   w.step = 0;
   w.shard_file = "shard-p00-d00.bin";
-  for (const auto& [name, t] : hf.params)  // FromHfGpt2 gave exactly the model's parameters
+  for (const auto& [name, t] : hf.params)  // the reader gave exactly the model's parameters
     w.records.push_back(TensorRecord{name, t.shape(), 0, t.shape()[0], t});
   *w.manifest.mutable_config() = config;
   w.manifest.mutable_topology()->set_stages(1);

@@ -22,7 +22,7 @@ commands:
   schedule  show a pipeline schedule and its bubble      (baton schedule --help)
   inspect   show a checkpoint and verify its checksums   (baton inspect --help)
   export    write a checkpoint as a Hugging Face model    (baton export --help)
-  import    start a run from Hugging Face GPT-2 weights   (baton import --help)
+  import    start a run from Hugging Face weights         (baton import --help)
 
 Not in this version yet: grow, eval.
 )";

@@ -22,7 +22,13 @@ ModelSpec ModelSpecFromConfig(const ModelConfig& m) {
     default: s.rope_style = roformer ? ops::RopeStyle::kInterleaved : ops::RopeStyle::kHalfSplit;
   }
   s.rope_base = m.rope_base();
-  s.norm = NormKind::kLayerNorm;
+  s.norm = m.family() == ModelConfig::ROFORMER_V2 ? NormKind::kRmsNormNoGain : NormKind::kLayerNorm;
+  if (roformer) {
+    s.block = BlockKind::kPostNorm;
+    s.embedding_norm = true;
+    s.head = m.family() == ModelConfig::ROFORMER ? HeadKind::kMlmTransform : HeadKind::kTiedOnly;
+    s.biases = m.family() == ModelConfig::ROFORMER;
+  }
   s.norm_eps = m.norm_eps();
   s.init_std = m.init_std();
   return s;

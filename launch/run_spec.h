@@ -13,6 +13,7 @@
 namespace baton {
 
 ModelSpec ModelSpecFromConfig(const ModelConfig& model);
+
 AdafactorOptions AdafactorOptionsFromConfig(const OptimConfig& optim);
 LrScheduleOptions LrScheduleFromConfig(const OptimConfig& optim, int64_t total_steps);
 // The policy of pipeline stage `stage`: parallel.stage_recompute[stage] when given, else parallel.recompute.

@@ -16,6 +16,7 @@
 #include "launch/compute_device.h"
 #include "launch/config_effective.h"
 #include "launch/metrics_log.h"
+#include "launch/objective_data.h"
 #include "launch/rank_groups.h"
 #include "launch/run_checkpoints.h"
 #include "launch/run_spec.h"
@@ -55,12 +56,6 @@ Status PrepareRunDir(const std::string& dir, bool continuing) {
                                         " already holds a run (metrics.jsonl); continue it with --resume auto, or "
                                         "choose a new --run-dir");
   return Status::OK();
-}
-
-std::vector<MicroBatch> DrawMicroBatches(BatchSampler* sampler, int count, int batch) {
-  std::vector<MicroBatch> out(static_cast<size_t>(count));
-  for (MicroBatch& mb : out) sampler->Next(batch, &mb.tokens, &mb.targets);
-  return out;
 }
 
 std::string HumanCount(double x) {
@@ -118,12 +113,12 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   if (!report.ok()) return report.status().WithContext(options.config_source + ": the pipeline schedule");
 
   BATON_ASSIGN_OR_RETURN(TokenDataset train_data, TokenDataset::Open(config.data().train(), spec.vocab));
-  BATON_ASSIGN_OR_RETURN(BatchSampler train_sampler, BatchSampler::Create(&train_data, train.seq_len(), train.seed()));
+  BATON_ASSIGN_OR_RETURN(BatchSampler train_sampler, ObjectiveSampler(config, train_data, train.seed()));
   std::vector<MicroBatch> val_batches;  // a fixed sample, drawn once: every evaluation sees the same tokens
   uint64_t val_tokens = 0;
   if (train.eval_batches() > 0) {
     BATON_ASSIGN_OR_RETURN(TokenDataset val_data, TokenDataset::Open(config.data().val(), spec.vocab));
-    BATON_ASSIGN_OR_RETURN(BatchSampler val_sampler, BatchSampler::Create(&val_data, train.seq_len(), kValidationSeed));
+    BATON_ASSIGN_OR_RETURN(BatchSampler val_sampler, ObjectiveSampler(config, val_data, kValidationSeed));
     val_batches = DrawMicroBatches(&val_sampler, train.eval_batches(), train.microbatch_size());
     val_tokens = val_data.total_tokens();
   }
@@ -157,7 +152,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
     if (resumed->seed != train.seed()) {
       LogInfo("baton: the checkpoint's run used train.seed = %llu; its data order continues (train.seed = %llu is "
               "not used)", static_cast<unsigned long long>(resumed->seed), static_cast<unsigned long long>(train.seed()));
-      train_sampler = BatchSampler(&train_data, train.seq_len(), resumed->seed);
+      BATON_ASSIGN_OR_RETURN(train_sampler, ObjectiveSampler(config, train_data, resumed->seed));
     }
     train_sampler.set_cursor(resumed->cursor);
     first_step = resumed->step + 1;
@@ -186,6 +181,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
           static_cast<long>(train.steps()), static_cast<long>(tokens_per_step), parallel.replicas(),
           train.microbatches(), train.microbatch_size(), train.seq_len(), HumanCount(static_cast<double>(train_data.total_tokens())).c_str(),
           HumanCount(static_cast<double>(val_tokens)).c_str());
+  LogInfo("baton: objective %s", DescribeObjectiveData(config, train_sampler, train_data).c_str());
   LogInfo("baton: %s; lr schedule %s, lr %g", DeviceDescription(device).c_str(), LrScheduleKindName(lr.kind), lr.lr);
   if (kind == ScheduleKind::kZeroBubbleH1 && RecomputeFromConfig(parallel, stage) == RecomputePolicy::kFull) {
     // ChunkRunner re-runs the forward in B and must keep the internals for the deferred W.
@@ -250,6 +246,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                                   {"lr", m.lr},
                                   {"grad_norm", m.grad_norm},
                                   {"tokens", m.tokens},
+                                  {"loss_targets", m.loss_targets},
                                   {"ms", m.seconds * 1e3},
                                   {"tokens_per_s", tokens_per_s},
                                   {"activation_bytes", m.peak_activation_bytes},

@@ -5,7 +5,8 @@
 namespace baton {
 namespace {
 struct EmbeddingActivations : LayerActivations {
-  Tensor grad_out;  // kept by B for W
+  Norm::Saved norm;
+  Tensor grad_out;  // d(objective)/d(embedding sum), kept by B for W
 };
 }  // namespace
 
@@ -13,11 +14,13 @@ EmbeddingLayer::EmbeddingLayer(const ModelSpec& spec, std::shared_ptr<Param> tok
     : tokens_(std::move(token_table)) {
   if (spec.positions == PositionKind::kLearned)
     positions_ = std::make_unique<Param>("wpe", Shape{spec.max_positions, spec.hidden}, dtype, device);
+  if (spec.embedding_norm) norm_ = std::make_unique<Norm>("ln_emb", spec.hidden, spec.norm, spec.norm_eps, dtype, device);
 }
 
 std::vector<Param*> EmbeddingLayer::params() {
   std::vector<Param*> p{tokens_.get()};
   if (positions_) p.push_back(positions_.get());
+  if (norm_) norm_->AppendParams(&p);
   return p;
 }
 
@@ -26,12 +29,20 @@ Tensor EmbeddingLayer::Forward(const MicroBatch& mb, const Tensor&, std::unique_
   Tensor y = Tensor::Empty({mb.tokens.numel(), table.dim(1)}, table.dtype(), table.device());
   ops::EmbeddingForward(mb.tokens, table, &y);
   if (positions_) ops::AddPositions(positions_->compute, mb.seq_len(), &y);
-  if (saved) *saved = std::make_unique<EmbeddingActivations>();
+  auto a = std::make_unique<EmbeddingActivations>();
+  if (norm_) y = norm_->Forward(y, saved ? &a->norm : nullptr);
+  if (saved) *saved = std::move(a);
   return y;
 }
 
 Tensor EmbeddingLayer::BackwardInput(const MicroBatch&, const Tensor& grad_out, LayerActivations* saved) {
-  static_cast<EmbeddingActivations*>(saved)->grad_out = grad_out;
+  auto* a = static_cast<EmbeddingActivations*>(saved);
+  if (norm_) {
+    a->grad_out = norm_->Backward(grad_out, a->norm);
+    a->norm = Norm::Saved{};
+  } else {
+    a->grad_out = grad_out;
+  }
   return Tensor();
 }
 

@@ -1,5 +1,6 @@
 // First layer of the list: token embedding (shared with the tied LM head) plus,
-// for learned positions, the position table.
+// for learned positions, the position table; then, for BERT-like models
+// (ModelSpec::embedding_norm), a norm "ln_emb".
 #pragma once
 
 #include <memory>
@@ -7,6 +8,7 @@
 
 #include "layers/layer.h"
 #include "layers/model_spec.h"
+#include "layers/norm.h"
 
 namespace baton {
 
@@ -27,6 +29,7 @@ class EmbeddingLayer : public Layer {
   std::string name_ = "embedding";
   std::shared_ptr<Param> tokens_;
   std::unique_ptr<Param> positions_;  // null with RoPE
+  std::unique_ptr<Norm> norm_;        // null without embedding_norm
 };
 
 }  // namespace baton

@@ -13,21 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "layers/micro_batch.h"
 #include "layers/param.h"
 #include "runtime/tensor.h"
 
 namespace baton {
-
-struct MicroBatch {
-  Tensor tokens;   // i32 [batch, seq]
-  Tensor targets;  // i32 [batch, seq]: the next token at every position
-  // d(objective)/d(sum of this micro-batch's token losses): 1 / (tokens in the whole step),
-  // so that gradients accumulated over micro-batches are those of the step's mean loss.
-  double loss_scale = 1.0;
-
-  int64_t batch() const { return tokens.dim(0); }
-  int64_t seq_len() const { return tokens.dim(1); }
-};
 
 // What a layer saved during Forward for its backward halves.
 class LayerActivations {

@@ -1,5 +1,7 @@
-// Last layer of the list: final norm, LM head tied to the token embedding,
-// and softmax cross-entropy over the real vocabulary.
+// Last layer of the list: what ModelSpec::head asks for before the output
+// (GPT-2: final norm; RoFormer: dense -> GELU -> norm and a vocabulary bias;
+// RoFormerV2: nothing), the LM head tied to the token embedding, and softmax
+// cross-entropy over the real vocabulary at the positions that have a target.
 //
 // The logits are never materialised for the whole micro-batch: rows are
 // processed in chunks, and in training the chunk's logit gradient is turned
@@ -20,6 +22,7 @@
 #include <string>
 
 #include "layers/layer.h"
+#include "layers/linear.h"
 #include "layers/model_spec.h"
 #include "layers/norm.h"
 
@@ -34,18 +37,29 @@ class LossHead : public Layer {
   // Returns a one-element tensor: the sum of the micro-batch's token losses (nats).
   Tensor Forward(const MicroBatch& mb, const Tensor& x, std::unique_ptr<LayerActivations>* saved) override;
   Tensor BackwardInput(const MicroBatch& mb, const Tensor& grad_out, LayerActivations* saved) override;
-  void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) override {}
+  void BackwardWeight(const MicroBatch& mb, LayerActivations* saved) override;
   bool computes_loss() const override { return true; }
 
-  Norm& final_norm() { return norm_; }
+  Norm* final_norm() { return norm_.get(); }  // null for HeadKind::kTiedOnly
   Param* token_table() { return tokens_.get(); }
   // The head's accumulated share of d(objective)/d(token table) since the last fold.
   Tensor& table_grad() { return table_grad_; }
+  // Logits [rows, padded_vocab] of head inputs x [rows, hidden], as Forward computes them
+  // before the softmax (transform or final norm, tied output matrix, bias), for all rows at
+  // once: for inference and parity tests on a few rows, not for training.
+  Tensor Logits(const Tensor& x) const;
 
  private:
+  struct Activations;
+  // The head's input transform (per ModelSpec::head) of x; fills a->x and a->f for the
+  // MLM transform, and a->norm when `keep`.
+  Tensor Transform(const Tensor& x, Activations* a, bool keep) const;
+
   std::string name_ = "head";
   int64_t vocab_;
-  Norm norm_;
+  std::unique_ptr<Linear> dense_;  // kMlmTransform
+  std::unique_ptr<Norm> norm_;     // kFinalNorm ("ln_f"), kMlmTransform ("head.ln")
+  std::unique_ptr<Param> bias_;    // kMlmTransform: "head.bias", [padded_vocab]
   std::shared_ptr<Param> tokens_;
   Tensor table_grad_;
 };

@@ -7,21 +7,24 @@
 #include "layers/loss_head.h"
 #include "layers/ops.h"
 #include "layers/param_init.h"
+#include "layers/post_norm_block.h"
 #include "layers/transformer_block.h"
 
 namespace baton {
 namespace {
 
 // GPT-2 init: N(0, std) weights, the two residual projections N(0, std / sqrt(2 L)),
-// zero biases, unit norm gains.
+// zero biases, unit norm gains. Post-LN models (BERT, RoFormer) renormalise after
+// every residual add, so their projections keep N(0, std), as BERT's init does.
 void InitParams(const ModelSpec& spec, uint64_t seed, const std::vector<Param*>& params) {
-  const double residual_std = spec.init_std / std::sqrt(2.0 * spec.layers);
+  const double residual_std =
+      spec.block == BlockKind::kPreNorm ? spec.init_std / std::sqrt(2.0 * spec.layers) : spec.init_std;
   auto ends_with = [](const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   for (Param* p : params) {
     const std::string& n = p->name;
-    const bool is_norm = n.find(".ln") != std::string::npos || n.rfind("ln_f", 0) == 0;
+    const bool is_norm = n.find(".ln") != std::string::npos || n.rfind("ln_", 0) == 0;
     if (is_norm) {
       InitConstant(p, ends_with(n, ".weight") ? 1.0 : 0.0);
     } else if (ends_with(n, ".bias")) {
@@ -53,7 +56,10 @@ Model Model::Build(const ModelSpec& spec, uint64_t seed, DType dtype, Device dev
     } else if (i == spec.list_size() - 1) {
       m.layers_.push_back(std::make_unique<LossHead>(spec, token_table(), dtype, device));
     } else {
-      m.layers_.push_back(std::make_unique<TransformerBlock>(spec, i - 1, dtype, device));
+      if (spec.block == BlockKind::kPostNorm)
+        m.layers_.push_back(std::make_unique<PostNormBlock>(spec, i - 1, dtype, device));
+      else
+        m.layers_.push_back(std::make_unique<TransformerBlock>(spec, i - 1, dtype, device));
     }
   }
   InitParams(spec, seed, m.params());

@@ -11,6 +11,16 @@
 namespace baton {
 
 enum class PositionKind { kLearned, kRope };
+// Where the blocks normalise: pre-LN (GPT-2: x += f(norm(x))) or post-LN (BERT,
+// RoFormer: x = norm(x + f(x))).
+enum class BlockKind { kPreNorm, kPostNorm };
+// What the loss head does before the tied output matrix:
+//   kFinalNorm     a final norm (GPT-2's ln_f);
+//   kMlmTransform  dense -> GELU -> norm, and a bias on the logits (BERT's and
+//                  RoFormer's masked-LM head);
+//   kTiedOnly      nothing: the last post-LN block's output is already normalised
+//                  (RoFormerV2: no bias either).
+enum class HeadKind { kFinalNorm, kMlmTransform, kTiedOnly };
 
 struct ModelSpec {
   std::string family = "GPT2";  // for messages and reports
@@ -26,6 +36,9 @@ struct ModelSpec {
   double rope_base = 10000;
   NormKind norm = NormKind::kLayerNorm;
   bool biases = true;  // in the blocks' linear layers (RoFormerV2 has none)
+  BlockKind block = BlockKind::kPreNorm;
+  bool embedding_norm = false;  // normalise the embedding output (BERT, RoFormer)
+  HeadKind head = HeadKind::kFinalNorm;
   double norm_eps = 1e-5;
   double init_std = 0.02;
 
@@ -38,7 +51,9 @@ struct ModelSpec {
   // 2 per multiply-add: one transformer block (the attention score and value
   // products included), and the tied LM head.
   double BlockForwardFlopsPerToken(int64_t seq_len) const;
-  double HeadForwardFlopsPerToken() const { return 2.0 * hidden * padded_vocab; }
+  double HeadForwardFlopsPerToken() const {
+    return 2.0 * hidden * padded_vocab + (head == HeadKind::kMlmTransform ? 2.0 * hidden * hidden : 0.0);
+  }
 };
 
 }  // namespace baton

@@ -125,7 +125,8 @@ void AttentionBackward(const Tensor& dout, const Tensor& qkv, const Tensor& out,
 
 // Softmax cross-entropy over the first `vocab` columns of logits [rows, padded_vocab]; padded
 // columns never enter the loss and get zero gradient. losses[r] = -log p(targets[r]). When
-// dlogits is non-null it receives grad_scale * (softmax - onehot).
+// dlogits is non-null it receives grad_scale * (softmax - onehot). A row whose target is
+// negative (kIgnoreTarget) is outside the loss: losses[r] = 0 and its dlogits row is 0.
 void SoftmaxCrossEntropy(const Tensor& logits, const Tensor& targets, int64_t vocab, Tensor* losses,
                          Tensor* dlogits, double grad_scale);
 

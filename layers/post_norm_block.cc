@@ -21,13 +21,6 @@ struct PostNormActivations : LayerActivations {
 
 Tensor EmptyLike(const Tensor& t) { return Tensor::Empty(t.shape(), t.dtype(), t.device()); }
 
-// Every position sees every position of its sequence.
-ops::AttentionMask Bidirectional(int64_t seq) {
-  ops::AttentionMask m;
-  m.prefix = seq;
-  return m;
-}
-
 }  // namespace
 
 PostNormBlock::PostNormBlock(const ModelSpec& spec, int64_t index, DType dtype, Device device)
@@ -56,7 +49,7 @@ Tensor PostNormBlock::Forward(const MicroBatch& mb, const Tensor& x, std::unique
   const int64_t seq = mb.seq_len();
   a->x = x;
   a->qkv = qkv_.Forward(x);
-  SelfAttentionForward(spec_, seq, Bidirectional(seq), &a->qkv, &a->att, &a->lse);
+  SelfAttentionForward(spec_, seq, mb.mask, &a->qkv, &a->att, &a->lse);
   Tensor s1 = attn_proj_.Forward(a->att);
   a->x1 = norm1_.ForwardAdd(s1, x, &s1, &a->n1);  // norm1(x + attention)
 
@@ -83,7 +76,7 @@ Tensor PostNormBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, Laye
   // Attention half: x1 = norm1(s1), s1 = x + proj(attn(x)).
   a->d_att_out = norm1_.Backward(dx1, a->n1);  // d s1
   Tensor datt = attn_proj_.BackwardInput(a->d_att_out);
-  a->d_qkv = SelfAttentionBackward(spec_, seq, Bidirectional(seq), datt, a->qkv, a->att, a->lse);
+  a->d_qkv = SelfAttentionBackward(spec_, seq, mb.mask, datt, a->qkv, a->att, a->lse);
   Tensor dx = qkv_.BackwardInput(a->d_qkv);
   ops::Add(dx, a->d_att_out, &dx);  // + the residual's gradient
   a->lse = a->qkv = Tensor();

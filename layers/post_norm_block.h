@@ -1,7 +1,7 @@
 // Post-LN transformer block (BERT, RoFormer):
 //   x1 = norm1(x + proj(attn(x)));  y = norm2(x1 + mlp(x1)).
-// Attention is bidirectional multi-head (every position sees every position)
-// over the fused qkv projection, with RoPE on q and k when the model uses
+// Attention is multi-head under the micro-batch's mask (bidirectional for
+// masked LM, UniLM's prefix mask for seq2seq) over the fused qkv projection, with RoPE on q and k when the model uses
 // rotary positions (RoFormer: interleaved pairs); the MLP is fc -> tanh-GELU
 // -> proj. With spec.biases false and NormKind::kRmsNormNoGain it is
 // RoFormerV2's block: no biases, parameter-free RMS norm.

@@ -50,7 +50,7 @@ Tensor TransformerBlock::Forward(const MicroBatch& mb, const Tensor& x, std::uni
   // Attention half.
   a->h1 = ln1_.Forward(x, &a->ln1);
   a->qkv = qkv_.Forward(a->h1);
-  SelfAttentionForward(spec_, mb.seq_len(), ops::AttentionMask::Causal(), &a->qkv, &a->att, &a->lse);
+  SelfAttentionForward(spec_, mb.seq_len(), mb.mask, &a->qkv, &a->att, &a->lse);
   Tensor x2 = attn_proj_.Forward(a->att);
 
   // MLP half; x2 += x (the residual) fused with ln2.
@@ -83,7 +83,7 @@ Tensor TransformerBlock::BackwardInput(const MicroBatch& mb, const Tensor& dy, L
   // Attention half: x2 = x + proj(attn(ln1(x))).
   a->d_att_out = dx2;
   Tensor datt = attn_proj_.BackwardInput(dx2);
-  a->d_qkv = SelfAttentionBackward(spec_, mb.seq_len(), ops::AttentionMask::Causal(), datt, a->qkv, a->att, a->lse);
+  a->d_qkv = SelfAttentionBackward(spec_, mb.seq_len(), mb.mask, datt, a->qkv, a->att, a->lse);
   Tensor dh1 = qkv_.BackwardInput(a->d_qkv);
   Tensor dx = ln1_.Backward(dh1, a->ln1, &dx2);  // + dx2, the residual's gradient
   // W needs only the linears' inputs and output gradients (and f, to recompute g).

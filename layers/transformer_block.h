@@ -1,5 +1,6 @@
 // Pre-LN transformer block (GPT-2): x += attn(ln1(x)); x += mlp(ln2(x)).
-// Attention is causal multi-head with a fused qkv projection (q | k | v, each
+// Attention is multi-head under the micro-batch's mask (causal for GPT's
+// language modelling, a bidirectional source prefix for seq2seq) with a fused qkv projection (q | k | v, each
 // `hidden` wide, head h at columns [h*d, (h+1)*d)), RoPE on q and k when the
 // model uses rotary positions; the MLP is fc -> tanh-GELU -> proj.
 #pragma once

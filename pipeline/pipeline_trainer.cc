@@ -143,12 +143,19 @@ Result<double> PipelineTrainer::GlobalSquaredGradNorm() {
 
 Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> micro_batches) {
   Timer timer;
-  int64_t tokens = 0;
-  for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
-  tokens *= num_replicas_;  // every replica takes the same number of equal micro-batches
+  // The loss is the mean over every replica's targets; replicas can hold different
+  // numbers of them (masked LM, padding), so the count is summed across replicas.
+  std::vector<double> counts{0, 0};  // input tokens, loss targets
+  for (const MicroBatch& mb : micro_batches) {
+    counts[0] += static_cast<double>(mb.tokens.numel());
+    counts[1] += static_cast<double>(mb.LossTargets());
+  }
+  if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&counts));
+  const int64_t tokens = static_cast<int64_t>(counts[0]), targets = static_cast<int64_t>(counts[1]);
+  if (targets == 0) return Status::InvalidArgument("step " + std::to_string(step) + ": no position has a target");
   for (MicroBatch& mb : micro_batches) {
-    mb = OnDevice(mb, options_.device);
-    mb.loss_scale = 1.0 / static_cast<double>(tokens);
+    mb = mb.To(options_.device);
+    mb.loss_scale = 1.0 / static_cast<double>(targets);
   }
   const std::vector<Param*> all = params();
   for (Param* p : all) p->grad.SetZero();
@@ -173,11 +180,12 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
   StepMetrics m;
   m.step = step;
   m.tokens = tokens;
+  m.loss_targets = targets;
   m.peak_activation_bytes = activation_peak;
   std::vector<double> loss{loss_sum};
   BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
   if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&loss));
-  m.loss = loss[0] / static_cast<double>(tokens);
+  m.loss = loss[0] / static_cast<double>(targets);
   {
     OpProfile::Scope phase("phase: gradient norm and clipping");
     BATON_ASSIGN_OR_RETURN(double squared_norm, GlobalSquaredGradNorm());
@@ -201,12 +209,12 @@ Result<StepMetrics> PipelineTrainer::Step(int64_t step, std::vector<MicroBatch> 
 Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_batches) {
   // Micro-batch by micro-batch along the chain of chunks, no pipelining: evaluation is rare.
   double loss_sum = 0;
-  int64_t tokens = 0;
+  int64_t targets = 0;
   const int chunks = layout_.num_chunks();
   const int replica = replicas_ ? replicas_->rank() : 0;
   for (size_t i = 0; i < micro_batches.size(); ++i) {
-    const MicroBatch mb = OnDevice(micro_batches[i], options_.device);
-    tokens += mb.tokens.numel();
+    targets += micro_batches[i].LossTargets();
+    const MicroBatch mb = micro_batches[i].To(options_.device);
     if (static_cast<int>(i % num_replicas_) != replica) continue;  // replicas split the batches
     Tensor x;
     for (int c = 0; c < chunks; ++c) {
@@ -225,7 +233,7 @@ Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_ba
   std::vector<double> loss{loss_sum};
   BATON_RETURN_IF_ERROR(pipe_->AllReduceSum(&loss));
   if (replicas_) BATON_RETURN_IF_ERROR(replicas_->AllReduceSum(&loss));
-  return tokens ? loss[0] / static_cast<double>(tokens) : 0.0;
+  return targets ? loss[0] / static_cast<double>(targets) : 0.0;
 }
 
 }  // namespace baton

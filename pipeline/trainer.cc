@@ -22,13 +22,6 @@ Result<double> FinishStepGradients(const StepMetrics& m, const TrainerOptions& o
 
 DType ComputeTypeFor(Device device) { return device.is_cpu() ? DType::kF32 : DType::kBF16; }
 
-MicroBatch OnDevice(const MicroBatch& mb, Device device) {
-  MicroBatch out = mb;
-  out.tokens = mb.tokens.To(device);
-  out.targets = mb.targets.To(device);
-  return out;
-}
-
 void RefreshComputeCopies(const std::vector<Param*>& params) {
   for (Param* p : params) p->RefreshCompute();
 }
@@ -47,8 +40,12 @@ Trainer::Trainer(Model* model, Adafactor* optimizer, TrainerOptions options)
 
 Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_batches) {
   Timer timer;
-  int64_t tokens = 0;
-  for (const MicroBatch& mb : micro_batches) tokens += mb.tokens.numel();
+  int64_t tokens = 0, targets = 0;
+  for (const MicroBatch& mb : micro_batches) {
+    tokens += mb.tokens.numel();
+    targets += mb.LossTargets();
+  }
+  if (targets == 0) return Status::InvalidArgument("step " + std::to_string(step) + ": no position has a target");
   for (Param* p : params_) p->grad.SetZero();
 
   Allocator& memory = AllocatorFor(options_.device);
@@ -58,8 +55,8 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
   {
     MemoryScope scope(MemoryCategory::kActivations);
     for (size_t i = 0; i < micro_batches.size(); ++i) {
-      MicroBatch mb = OnDevice(micro_batches[i], options_.device);
-      mb.loss_scale = 1.0 / static_cast<double>(tokens);
+      MicroBatch mb = micro_batches[i].To(options_.device);
+      mb.loss_scale = 1.0 / static_cast<double>(targets);
       loss_sum += runner_.Forward(static_cast<int>(i), mb, Tensor()).data<double>()[0];
       runner_.Backward(static_cast<int>(i), mb, Tensor());
     }
@@ -71,7 +68,8 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
   m.step = step;
   m.peak_activation_bytes = memory.Stats().peak_bytes - bytes_before;
   m.tokens = tokens;
-  m.loss = loss_sum / static_cast<double>(tokens);
+  m.loss_targets = targets;
+  m.loss = loss_sum / static_cast<double>(targets);
   m.grad_norm = std::sqrt(SquaredGradNorm(params_));
   BATON_ASSIGN_OR_RETURN(m.lr, FinishStepGradients(m, options_, params_));
   optimizer_->Step(step, m.lr);
@@ -84,15 +82,15 @@ Result<StepMetrics> Trainer::Step(int64_t step, std::vector<MicroBatch> micro_ba
 
 double Trainer::Evaluate(const std::vector<MicroBatch>& micro_batches) const {
   double loss_sum = 0;
-  int64_t tokens = 0;
+  int64_t targets = 0;
   for (const MicroBatch& host_mb : micro_batches) {
-    const MicroBatch mb = OnDevice(host_mb, options_.device);
+    targets += host_mb.LossTargets();
+    const MicroBatch mb = host_mb.To(options_.device);
     Tensor x;
     for (const auto& layer : model_->layers()) x = layer->Forward(mb, x, nullptr);
     loss_sum += x.data<double>()[0];
-    tokens += mb.tokens.numel();
   }
-  return tokens ? loss_sum / static_cast<double>(tokens) : 0.0;
+  return targets ? loss_sum / static_cast<double>(targets) : 0.0;
 }
 
 }  // namespace baton

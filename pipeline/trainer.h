@@ -27,8 +27,6 @@ struct TrainerOptions {
 
 // The activation dtype on a device: f32 on the CPU, bf16 on a GPU.
 DType ComputeTypeFor(Device device);
-// The micro-batch with its token ids on `device`.
-MicroBatch OnDevice(const MicroBatch& mb, Device device);
 // Refreshes every parameter's working copy from its master values (after an update or a load).
 void RefreshComputeCopies(const std::vector<Param*>& params);
 
@@ -37,7 +35,8 @@ struct StepMetrics {
   double loss = 0;        // mean loss per token over the step's micro-batches
   double lr = 0;          // the rate handed to AdaFactor
   double grad_norm = 0;   // global gradient norm before clipping
-  int64_t tokens = 0;
+  int64_t tokens = 0;       // input tokens of the step (all replicas): throughput
+  int64_t loss_targets = 0; // positions the loss counts (all replicas): its denominator
   double seconds = 0;
   // Bytes allocated on the compute device during the forward and backward passes
   // above what was allocated before them: activations and gradient temporaries.

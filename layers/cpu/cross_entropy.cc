@@ -1,5 +1,7 @@
 // Softmax cross-entropy over the real vocabulary. Logits of padded vocabulary
 // rows (present only to make matrix sizes friendly) never enter the softmax.
+// A negative target (kIgnoreTarget) is a row outside the loss: loss 0, zero
+// gradient.
 #include <algorithm>
 #include <cmath>
 
@@ -15,10 +17,15 @@ void SoftmaxCrossEntropy(const T* logits, const int32_t* targets, int64_t rows, 
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * padded_vocab;
+    T* g = dlogits ? dlogits + r * padded_vocab : nullptr;
+    if (targets[r] < 0) {  // an ignored position: no loss, no gradient
+      losses[r] = T(0);
+      if (g) std::fill(g, g + padded_vocab, T(0));
+      continue;
+    }
     T mx = z[0];
     for (int64_t j = 1; j < vocab; ++j) mx = std::max(mx, z[j]);
     const T target_logit = z[targets[r]];  // read before dlogits may overwrite z
-    T* g = dlogits ? dlogits + r * padded_vocab : nullptr;
     double sum = 0;
     for (int64_t j = 0; j < vocab; ++j) {
       const T e = std::exp(z[j] - mx);

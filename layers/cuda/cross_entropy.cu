@@ -10,8 +10,9 @@
 // bf16, zero in the padded columns. dlogits may alias logits: pass 1 (and the
 // read of z[target]) finishes in every thread before the block's barrier, and
 // in pass 2 each thread reads a unit before writing the same unit.
-// A target outside [0, vocab) gives a NaN loss (and no onehot) rather than a
-// read outside the row.
+// A negative target (kIgnoreTarget) is a row outside the loss: loss 0 and a
+// zero gradient row. A target >= vocab gives a NaN loss (and no onehot) rather
+// than a read outside the row.
 // The order of every sum depends on the shape and on V (16-byte vectors when
 // the pointers are 16-byte aligned and padded_vocab % 8 == 0).
 #include <cmath>
@@ -46,6 +47,16 @@ __global__ void CrossEntropyKernel(const Bf16* logits, const int32_t* __restrict
   const int64_t row = blockIdx.x;
   const Bf16* z = logits + row * padded;
   const int target = targets[row];
+  if (target < 0) {  // the whole block takes this branch
+    if (threadIdx.x == 0) losses[row] = 0.f;
+    if (dlogits == nullptr) return;
+    Bf16* g = dlogits + row * padded;
+    float f[V];
+#pragma unroll
+    for (int i = 0; i < V; ++i) f[i] = 0.f;
+    for (int64_t u = threadIdx.x; u < padded / V; u += blockDim.x) detail::Store<V>(g + u * V, f);
+    return;
+  }
   const bool target_ok = target >= 0 && target < vocab;
   if (threadIdx.x == 0) target_logit = target_ok ? detail::ToF(z[target]) : NAN;
 

@@ -91,7 +91,7 @@ BatonResult RunBaton(const Reference& ref, Device device) {
   auto* head = static_cast<LossHead*>(layers.back().get());
   BatonResult out;
   out.loss = head->Forward(mb, x, nullptr).ToDoubles()[0] / static_cast<double>(ref.batch * ref.seq);
-  Tensor normed = head->final_norm().Forward(x, nullptr);
+  Tensor normed = head->final_norm()->Forward(x, nullptr);
   const std::vector<double> all_rows = normed.ToDoubles();
   // Logits of the kept rows only: gather them on the host, multiply on the device.
   const int64_t h = spec.hidden, n = static_cast<int64_t>(ref.rows.size());

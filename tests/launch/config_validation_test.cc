@@ -125,15 +125,34 @@ TEST(ConfigValidationTest, SeqLenFitsMaxPositions) {
   EXPECT_TRUE(Has(Problems(config), "train.seq_len = 2048 exceeds model.max_positions = 1024"));
 }
 
-TEST(ConfigValidationTest, RoformerFamiliesNotImplemented) {
+TEST(ConfigValidationTest, RoformerFamiliesAndObjectives) {
   for (ModelConfig::Family family : {ModelConfig::ROFORMER, ModelConfig::ROFORMER_V2}) {
     RunConfig config = Valid();
     config.mutable_model()->set_family(family);
-    const std::string p = Problems(config);
-    EXPECT_TRUE(Has(p, "model.family = " + ModelConfig::Family_Name(family) +
-                           " is not implemented yet (a later release adds the RoFormer family)"))
-        << p;
+    // Masked LM by default: its [MASK] id (GPT-2's vocabulary + 1) must be a row of the model.
+    EXPECT_TRUE(Has(Problems(config), "objective.mask_token = 50257 is not below model.vocab = 50257")) << family;
+    config.mutable_model()->set_vocab(50259);
+    EXPECT_EQ(Problems(config), "") << family;
+    config.mutable_model()->set_hidden(40);
+    config.mutable_model()->set_heads(8);  // head size 5: RoPE rotates pairs
+    EXPECT_TRUE(Has(Problems(config), "model.family = " + ModelConfig::Family_Name(family) + " needs an even head size"))
+        << family;
   }
+  RunConfig config = Valid();
+  config.mutable_model()->set_family(ModelConfig::ROFORMER);
+  config.mutable_model()->set_vocab(50259);
+  config.mutable_objective()->set_mask_token_fraction(0.8);
+  config.mutable_objective()->set_random_token_fraction(0.3);
+  EXPECT_TRUE(Has(Problems(config), "objective.mask_token_fraction + objective.random_token_fraction = 1.1 exceeds 1"));
+  config.mutable_objective()->set_random_token_fraction(0.1);
+  config.mutable_objective()->set_mask_fraction(0);
+  EXPECT_TRUE(Has(Problems(config), "objective.mask_fraction = 0 selects nothing to predict"));
+  // Seq2seq on a GPT model is a prefix LM; its separator must be a row of the model too.
+  RunConfig gpt = Valid();
+  gpt.mutable_objective()->set_kind(ObjectiveConfig::SEQ2SEQ);
+  EXPECT_TRUE(Has(Problems(gpt), "objective.sep_token = 50258 is not below model.vocab = 50257"));
+  gpt.mutable_model()->set_vocab(50259);
+  EXPECT_EQ(Problems(gpt), "");
 }
 
 TEST(ConfigValidationTest, StagesAndReplicas) {

@@ -1,12 +1,16 @@
 // `baton export --format hf` and `baton import --format hf` end to end: a
 // trained checkpoint goes out as a Hugging Face GPT-2 directory and comes back
 // as the same function (the validation loss of the imported weights is the
-// trained model's, bitwise), and training continues from it. The tensor layout
-// itself is checked against transformers' conventions in tests/checkpoint/hf_gpt2_test.cc.
+// trained model's, bitwise), and training continues from it; a RoFormerForMaskedLM
+// directory comes in and goes out again unchanged. The tensor layouts themselves are
+// checked against transformers' conventions in tests/checkpoint/hf_{gpt2,roformer}_test.cc.
 #include <cstring>
 
 #include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/hf_roformer.h"
 #include "checkpoint/safetensors.h"
+#include "layers/model.h"
+#include "runtime/rng.h"
 #include "tests/launch/run_fixture.h"
 
 namespace {
@@ -93,6 +97,76 @@ TEST_F(HfInterop, RefusalsNameWhatIsWrong) {
                                  " --run-dir " + (dir_ / "small").string());
   EXPECT_NE(into_run.exit_code, 0);
   EXPECT_NE(into_run.output.find("already holds checkpoints"), std::string::npos) << into_run.output;
+}
+
+// The fixture's model as a ROFORMER, with random values in every parameter, written
+// as a RoFormerForMaskedLM directory.
+void WriteRoformerDir(const fs::path& dir) {
+  baton::ModelSpec s;
+  s.family = "ROFORMER";
+  s.layers = 2;
+  s.hidden = 32;
+  s.heads = 2;
+  s.ffn = 128;
+  s.vocab = s.padded_vocab = 512;
+  s.max_positions = 32;
+  s.positions = baton::PositionKind::kRope;
+  s.rope_style = baton::ops::RopeStyle::kInterleaved;
+  s.block = baton::BlockKind::kPostNorm;
+  s.embedding_norm = true;
+  s.head = baton::HeadKind::kMlmTransform;
+  s.norm_eps = 1e-12;
+  const baton::Model model = baton::Model::Build(s, 3);
+  baton::ParamTensors params;
+  baton::RandomStream rng(3, 1);
+  for (baton::Param* p : model.params()) {
+    baton::Tensor t = p->value.Clone();
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(rng.Normal());
+    params.emplace(p->name, t);
+  }
+  const baton::Status st = baton::ExportHfRoformer(dir.string(), s, params);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+}
+
+TEST_F(HfInterop, RoformerComesInAndGoesOutUnchangedAndFamiliesWithoutAnArchitectureAreRefused) {
+  const fs::path hf = dir_ / "roformer";
+  ASSERT_NO_FATAL_FAILURE(WriteRoformerDir(hf));
+  const std::string roformer =
+      " --set model.family=ROFORMER --set model.ffn=128 --set model.norm_eps=1e-12"
+      " --set objective.eot_token=50 --set objective.mask_token=51 --set objective.sep_token=52";
+  CommandResult im = Shell(Bin() + " import --format hf " + hf.string() + " --config " + config_.string() + roformer +
+                           " --run-dir " + (dir_ / "imported").string());
+  ASSERT_EQ(im.exit_code, 0) << im.output;
+  const fs::path out = dir_ / "out";
+  CommandResult ex = Shell(Bin() + " export --format hf " + (dir_ / "imported").string() + " " + out.string());
+  ASSERT_EQ(ex.exit_code, 0) << ex.output;
+  auto a = baton::ReadSafetensors((hf / "model.safetensors").string());
+  auto b = baton::ReadSafetensors((out / "model.safetensors").string());
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), b->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    const auto& [name, t] = (*a)[i];
+    ASSERT_EQ(name, (*b)[i].first);
+    ASSERT_EQ(t.shape(), (*b)[i].second.shape()) << name;
+    EXPECT_EQ(std::memcmp(t.raw(), (*b)[i].second.raw(), t.nbytes()), 0) << name;
+  }
+  std::ifstream c1(hf / "config.json"), c2(out / "config.json");
+  EXPECT_EQ(nlohmann::json::parse(c1), nlohmann::json::parse(c2));
+
+  // The config must describe the same model: here it still says GPT2.
+  CommandResult gpt2 = Shell(Bin() + " import --format hf " + hf.string() + " --config " + config_.string() +
+                             " --run-dir " + (dir_ / "x").string());
+  EXPECT_NE(gpt2.exit_code, 0);
+  EXPECT_NE(gpt2.output.find("model.family: ROFORMER there, GPT2 in this run's config"), std::string::npos)
+      << gpt2.output;
+
+  // GPT_ROPE trains, but transformers has no architecture to export it to.
+  ASSERT_EQ(Train("rope", "--set model.family=GPT_ROPE --set train.steps=1 --set train.eval_every=0").exit_code, 0);
+  CommandResult rope = Shell(Bin() + " export --format hf " + (dir_ / "rope").string() + " " + (dir_ / "y").string());
+  EXPECT_NE(rope.exit_code, 0);
+  EXPECT_NE(rope.output.find("is a GPT_ROPE model: transformers has no GPT-2 with rotary positions"), std::string::npos)
+      << rope.output;
+  EXPECT_FALSE(fs::exists(dir_ / "y"));
 }
 
 }  // namespace

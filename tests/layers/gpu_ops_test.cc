@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "layers/micro_batch.h"
 #include "layers/ops.h"
 #include "runtime/dtype.h"
 #include "runtime/tensor.h"
@@ -359,6 +360,8 @@ void CheckCrossEntropy(int64_t rows, int64_t vocab, int64_t padded, uint64_t see
     for (int64_t j = vocab; j < padded; ++j) logits.data<float>()[r * padded + j] = 30.f;
   Tensor targets = RandomTokens({rows}, vocab, seed + 1);
   targets.data<int32_t>()[0] = static_cast<int32_t>(vocab - 1);  // the last real column
+  const int64_t ignored = rows > 2 ? rows - 2 : -1;  // a position without a target (masked LM, padding)
+  if (ignored >= 0) targets.data<int32_t>()[ignored] = kIgnoreTarget;
   const double scale = 1.0 / static_cast<double>(rows);
   Tensor losses = Tensor::Empty({rows}, DType::kF32), dlogits = Tensor::Empty({rows, padded}, DType::kF32);
   ops::SoftmaxCrossEntropy(logits, targets, vocab, &losses, &dlogits, scale);
@@ -373,6 +376,11 @@ void CheckCrossEntropy(int64_t rows, int64_t vocab, int64_t padded, uint64_t see
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = vocab; j < padded; ++j) nonzero_pad += d[r * padded + j] != 0.0;
   EXPECT_EQ(nonzero_pad, 0) << "padded columns must get exactly zero gradient" << at;
+  if (ignored >= 0) {
+    EXPECT_EQ(lossg.ToDoubles()[ignored], 0.0) << "a position without a target has no loss" << at;
+    for (int64_t j = 0; j < padded; ++j)
+      ASSERT_EQ(d[ignored * padded + j], 0.0) << "a position without a target has no gradient, column " << j << at;
+  }
 
   // Losses only.
   Tensor loss_only = Tensor::Empty({rows}, DType::kF32, kGpu);

@@ -19,9 +19,17 @@ namespace {
 constexpr int kMicrobatchesPerReplica = 2;
 constexpr int kSteps = 3;
 
-ModelSpec Spec() { return testing::TinyGpt(4, 16, 2, 48, 40, 48, 8, PositionKind::kRope); }
+bool g_roformer = false;  // RoFormer with masked-LM batches instead of GPT+RoPE with causal LM
 
-std::vector<MicroBatch> GlobalBatch(int step, int count) { return testing::RandomMicroBatches(57, step, count, 2, 8, 40); }
+ModelSpec Spec() {
+  return g_roformer ? testing::TinyRoformer(false, 4, 16, 2, 48, 40, 48, 8)
+                    : testing::TinyGpt(4, 16, 2, 48, 40, 48, 8, PositionKind::kRope);
+}
+
+std::vector<MicroBatch> GlobalBatch(int step, int count) {
+  return g_roformer ? testing::RandomMaskedMicroBatches(57, step, count, 2, 8, 40, testing::RandomObjective::kMaskedLm)
+                    : testing::RandomMicroBatches(57, step, count, 2, 8, 40);
+}
 
 TrainerOptions Options() {
   TrainerOptions o;
@@ -128,6 +136,15 @@ TEST_F(DataParallel, TwoStagesTimesReplicas) {
 TEST_F(DataParallel, InterleavedStagesTimesReplicas) {
   if (world_->size() % 2 != 0) GTEST_SKIP() << "needs an even number of ranks";
   ExpectLikeOneProcess(2, ScheduleKind::kInterleaved1F1B, 2);
+}
+
+// Masked LM: replicas hold different numbers of targets, and the step's loss is the
+// mean over all of them, as in one process.
+TEST_F(DataParallel, RoformerMaskedLmTimesReplicas) {
+  g_roformer = true;
+  ExpectLikeOneProcess(1);
+  if (world_->size() % 2 == 0) ExpectLikeOneProcess(2);
+  g_roformer = false;
 }
 
 TEST_F(DataParallel, OneStageTwoVirtualChunksTimesReplicas) {

@@ -1,0 +1,43 @@
+// Typed reads of a transformers config.json's fields for the model families'
+// importers (hf_roformer.cc; hf_gpt2.cc predates it and keeps a private copy):
+// an absent (or null) optional field takes the transformers default the caller
+// passes; a mistyped one, or a flag set to a value baton cannot compute, is an
+// error naming the file and the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/status.h"
+
+namespace baton {
+
+class HfConfigFields {
+ public:
+  // `j` must outlive this object; `source` (the file name) starts every message.
+  HfConfigFields(const nlohmann::json& j, std::string source) : j_(j), source_(std::move(source)) {}
+
+  // Parses `text` as a JSON object, or says why it is not one.
+  static Result<nlohmann::json> Parse(const std::string& text, const std::string& source);
+
+  const std::string& source() const { return source_; }
+  bool Has(const char* field) const;  // present and not null
+
+  Result<int64_t> PositiveInt(const char* field) const;  // required
+  Result<int64_t> PositiveInt(const char* field, int64_t fallback) const;
+  Result<double> Number(const char* field, double fallback) const;
+  Result<bool> Bool(const char* field, bool fallback) const;
+  Result<std::string> String(const char* field, const std::string& fallback) const;
+  // A flag (default `expected` when absent) whose other value baton cannot compute.
+  Status Require(const char* field, bool expected, const std::string& why) const;
+  // "SOURCE: field F is VALUE, expected EXPECTED".
+  Status Bad(const char* field, const nlohmann::json& value, const std::string& expected) const;
+
+ private:
+  const nlohmann::json& j_;
+  std::string source_;
+};
+
+}  // namespace baton

@@ -1,0 +1,32 @@
+// The training objective's view of the data (objective.kind): which example
+// set a dataset becomes (causal-LM windows, masked-LM document chunks, UniLM
+// seq2seq examples) and how its batches become micro-batches with their
+// attention masks. Used for training and validation alike.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "data/batch_sampler.h"
+#include "data/example_set.h"
+#include "data/token_dataset.h"
+#include "layers/micro_batch.h"
+#include "proto/config.pb.h"
+#include "runtime/status.h"
+
+namespace baton {
+
+// The examples of `data` under the config's objective; `seed` keys masked
+// LM's random choices. `data` must outlive the set.
+std::shared_ptr<const ExampleSet> ObjectiveExamples(const RunConfig& config, const TokenDataset& data, uint64_t seed);
+
+// A sampler over ObjectiveExamples; errors name the dataset's glob.
+Result<BatchSampler> ObjectiveSampler(const RunConfig& config, const TokenDataset& data, uint64_t seed);
+
+// `count` micro-batches of `batch` examples each, on the host, masks included.
+std::vector<MicroBatch> DrawMicroBatches(BatchSampler* sampler, int count, int batch);
+
+// One line for the log: the objective and what its examples are.
+std::string DescribeObjectiveData(const RunConfig& config, const BatchSampler& sampler, const TokenDataset& data);
+
+}  // namespace baton
