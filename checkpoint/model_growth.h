@@ -1,0 +1,64 @@
+// Lossless growth as a checkpoint transform: a small model's parameters (and
+// AdaFactor state) become a larger model's that computes the same function.
+//   width: head-count tiling (width_growth.h) by k_h = big.hidden / small.hidden
+//          (heads x k_h, head size kept) and k_f = big.ffn / small.ffn, for every
+//          family; the norm in front of the tied output is divided by k_h so that
+//          the logits stay equal (RoFormerV2 has no gain there: its token table
+//          is divided instead, which leaves only the embedding norm's epsilon
+//          acting k_h^2 times larger; exact when norm_eps is small, e.g. 1e-12).
+//   depth: pre-LN models only; new blocks (initialised as a fresh model would
+//          be) whose attention output and MLP down projections, weights and
+//          biases, are zero, so each adds exactly 0 to the residual stream.
+//          A post-LN block renormalises its output, x = norm(x + 0) != x, so
+//          post-LN depth growth is refused.
+// AdaFactor state: right after width growth every block of a widened
+// parameter sees 1/k_h of the small model's gradient (1/k_f in the MLP's inner
+// layer), so the second-moment estimate becomes repeat(Vhat) / k^2 (row and
+// column sums follow) and the update U = G / sqrt(Vhat) is the small model's;
+// the final norm's gradient is unchanged (so is its estimate); new blocks start
+// from zero state; momentum (an average of U) is repeated as it is. With
+// relative steps (optim.scale_parameter) the function then moves exactly as
+// the small model's would (width_growth.h); the step counter is kept.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "layers/model_spec.h"
+#include "optim/adafactor.h"
+#include "runtime/status.h"
+#include "runtime/tensor.h"
+
+namespace baton {
+
+enum class DepthPlacement {
+  kInterleaved,  // new blocks spread evenly between the old ones
+  kAppended,     // new blocks after the last old one
+};
+
+struct GrowthOptions {
+  double noise = 0;  // symmetry breaking: off-diagonal blocks N(0, (noise x RMS(W))^2); 0 = none
+  uint64_t seed = 0;  // noise, and the initial weights of new blocks
+  DepthPlacement depth = DepthPlacement::kInterleaved;
+};
+
+struct GrownModel {
+  std::map<std::string, Tensor> params;  // host f32, by parameter name
+  // "adafactor/<param>/<part>" tensors as checkpoints hold them (empty without state).
+  std::map<std::string, Tensor> adafactor;
+  std::vector<std::string> notes;  // what was done, one line each
+};
+
+// OK when `big` can be grown from `small`; otherwise says which field and why.
+Status CheckGrowth(const ModelSpec& small, const ModelSpec& big);
+
+// `params`: every parameter of the small model (host f32). `adafactor`: its
+// state tensors by checkpoint name, or empty (the grown model then has none
+// either); `big_optim` decides the grown state's layout (factored or not).
+Result<GrownModel> GrowModel(const ModelSpec& small, const ModelSpec& big, const std::map<std::string, Tensor>& params,
+                             const std::map<std::string, Tensor>& adafactor, const AdafactorOptions& big_optim,
+                             const GrowthOptions& options);
+
+}  // namespace baton
