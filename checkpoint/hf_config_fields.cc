@@ -15,6 +15,15 @@ Result<json> HfConfigFields::Parse(const std::string& text, const std::string& s
   return j;
 }
 
+Status HfConfigFields::CheckVocabMultiple(int64_t vocab_multiple, const std::string& source) {
+  if (vocab_multiple >= 1) return Status::OK();
+  return Status::InvalidArgument(source + ": vocab_multiple is " + std::to_string(vocab_multiple) + ", expected >= 1");
+}
+
+int64_t HfConfigFields::PaddedVocab(int64_t vocab, int64_t vocab_multiple) {
+  return (vocab + vocab_multiple - 1) / vocab_multiple * vocab_multiple;
+}
+
 bool HfConfigFields::Has(const char* field) const {
   const auto it = j_.find(field);
   return it != j_.end() && !it->is_null();
@@ -58,6 +67,12 @@ Status HfConfigFields::Require(const char* field, bool expected, const std::stri
   if (value == expected) return Status::OK();
   return Status::Unimplemented(source_ + ": field " + field + " is " + (value ? "true" : "false") +
                                ", baton supports only " + (expected ? "true" : "false") + " (" + why + ")");
+}
+
+Status HfConfigFields::RequireTanhGelu(const char* field, const std::string& value) const {
+  if (value == "gelu_new" || value == "gelu_pytorch_tanh") return Status::OK();
+  return Status::Unimplemented(source_ + ": field " + field + " is \"" + value +
+                               "\", baton supports only the tanh GELU (\"gelu_new\" or \"gelu_pytorch_tanh\")");
 }
 
 Status HfConfigFields::Bad(const char* field, const json& value, const std::string& expected) const {

@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 
+#include "checkpoint/hf_model_dir.h"
 #include "checkpoint/safetensors.h"
 #include "layers/model_spec.h"
 #include "runtime/status.h"
@@ -29,8 +30,7 @@
 
 namespace baton {
 
-// Parameters by baton name ("wte", "blocks.0.attn.qkv.weight", ...).
-using ParamTensors = std::map<std::string, Tensor>;
+// ParamTensors (parameters by baton name) is hf_model_dir.h's.
 
 // OK when transformers' GPT-2 can hold `spec`: learned positions, LayerNorm,
 // hidden divisible by heads, vocab <= padded_vocab, positive sizes.

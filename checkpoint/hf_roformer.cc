@@ -1,8 +1,6 @@
 #include "checkpoint/hf_roformer.h"
 
 #include <cmath>
-#include <cstring>
-#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -15,7 +13,6 @@ namespace baton {
 namespace {
 
 using json = nlohmann::json;
-namespace fs = std::filesystem;
 
 constexpr char kEmb[] = "roformer.embeddings.";
 constexpr char kWordEmbeddings[] = "roformer.embeddings.word_embeddings.weight";
@@ -98,16 +95,6 @@ Tensor SinusoidalTable(int64_t positions, int64_t d) {
   return t;
 }
 
-bool SameBytes(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
-
-Tensor ToF32(const Tensor& t) {
-  if (t.dtype() == DType::kF32) return t;
-  const std::vector<double> d = t.ToDoubles();  // f64, rounded to baton's f32
-  return Tensor::FromVector(t.shape(), std::vector<float>(d.begin(), d.end()));
-}
-
 // The HF tensors by the name baton expects, to the name found in the file (for
 // messages: the vocabulary bias has two) and the tensor.
 struct Found {
@@ -115,12 +102,6 @@ struct Found {
   const Tensor* tensor;
 };
 using HfByName = std::map<std::string, Found>;
-
-Status CheckHfTensor(const std::string& name, const Tensor& t, const Shape& shape, const std::string& what) {
-  if (t.shape() == shape && (t.dtype() == DType::kF32 || t.dtype() == DType::kF64)) return Status::OK();
-  return Status::InvalidArgument("tensor " + name + " is " + t.Describe() + ", expected f32" + ShapeString(shape) +
-                                 " (" + what + ")");
-}
 
 // The HF-only tensors: token types, the RoPE table, the tied decoder.
 Status CheckHfOnlyTensors(const ModelSpec& spec, int64_t type_vocab_size, HfByName* by_name) {
@@ -160,12 +141,8 @@ Status CheckHfOnlyTensors(const ModelSpec& spec, int64_t type_vocab_size, HfByNa
 
   const auto decoder = by_name->find(kDecoderWeight);
   if (decoder != by_name->end()) {
-    const Tensor* words = by_name->at(kWordEmbeddings).tensor;
-    if (!SameBytes(*decoder->second.tensor, *words)) {
-      return Status::Unimplemented(std::string("tensor ") + kDecoderWeight + " " + decoder->second.tensor->Describe() +
-                                   " differs from " + kWordEmbeddings +
-                                   ": untied output embeddings are not supported (baton ties them to wte)");
-    }
+    BATON_RETURN_IF_ERROR(CheckTiedToWte(kDecoderWeight, *decoder->second.tensor, kWordEmbeddings,
+                                         *by_name->at(kWordEmbeddings).tensor));
     by_name->erase(decoder);
   }
   return Status::OK();
@@ -188,43 +165,28 @@ Status CheckHfRoformerRepresentable(const ModelSpec& s) {
     return Status::InvalidArgument(what + "rope_base is " + std::to_string(s.rope_base) +
                                    "; transformers' RoFormer hard-codes 10000");
   }
-  if (s.layers <= 0 || s.hidden <= 0 || s.heads <= 0 || s.ffn <= 0 || s.vocab <= 0 || s.max_positions <= 0) {
-    return Status::InvalidArgument(what + "layers, hidden, heads, ffn, vocab and max_positions must be positive");
-  }
+  BATON_RETURN_IF_ERROR(CheckHfSizes(s, what));
   if (s.hidden % s.heads != 0 || s.head_dim() % 2 != 0) {
     return Status::InvalidArgument(what + "hidden " + std::to_string(s.hidden) + " / heads " + std::to_string(s.heads) +
                                    " is not an even head size (RoPE rotates pairs)");
-  }
-  if (s.padded_vocab < s.vocab) {
-    return Status::InvalidArgument(what + "padded_vocab " + std::to_string(s.padded_vocab) + " < vocab " +
-                                   std::to_string(s.vocab));
   }
   return Status::OK();
 }
 
 Result<NamedTensors> ToHfRoformer(const ModelSpec& spec, const ParamTensors& params) {
   BATON_RETURN_IF_ERROR(CheckHfRoformerRepresentable(spec));
-  std::set<std::string> known;
+  std::set<std::string> mapped;
   NamedTensors out;
   for (const Mapping& m : RoformerMappings(spec)) {
-    known.insert(m.baton);
-    const auto it = params.find(m.baton);
-    if (it == params.end())
-      return Status::NotFound("parameter " + m.baton + " (f32 " + ShapeString(m.shape) + ") is missing");
-    const Tensor& t = it->second;
-    if (!t.defined() || t.dtype() != DType::kF32 || !t.device().is_cpu() || t.shape() != m.shape) {
-      return Status::InvalidArgument("parameter " + m.baton + " is " + t.Describe() + ", expected f32" +
-                                     ShapeString(m.shape) + " on cpu");
-    }
-    out.emplace_back(m.hf, t.Rows(m.begin, m.end).Clone());
+    mapped.insert(m.baton);
+    BATON_ASSIGN_OR_RETURN(const Tensor* t, HfExportParam(params, m.baton, m.shape));
+    out.emplace_back(m.hf, t->Rows(m.begin, m.end).Clone());
     if (m.baton == "ln_emb.bias") {  // the embeddings' HF-only tensors, in transformers' order
       out.emplace_back(kTokenTypes, Tensor::Zeros({kTypeVocabSize, spec.hidden}, DType::kF32));
       out.emplace_back(kPositionTable, SinusoidalTable(spec.max_positions, spec.head_dim()));
     }
   }
-  for (const auto& [name, t] : params) {
-    if (!known.count(name)) return Status::InvalidArgument("parameter " + name + " has no RoFormer counterpart");
-  }
+  BATON_RETURN_IF_ERROR(CheckAllParamsMapped(params, mapped, "RoFormer"));
   return out;
 }
 
@@ -260,16 +222,14 @@ Result<ParamTensors> FromHfRoformer(const ModelSpec& spec, const NamedTensors& h
     BATON_RETURN_IF_ERROR(CheckHfTensor(name, *tensor, shape, "baton parameter " + m.baton));
     auto [slot, fresh] = out.emplace(m.baton, Tensor());
     if (fresh) slot->second = Tensor::Zeros(m.shape, DType::kF32);  // padding rows stay zero
-    slot->second.Rows(m.begin, m.end).CopyFrom(ToF32(*tensor));
+    slot->second.Rows(m.begin, m.end).CopyFrom(HfTensorToF32(*tensor));
     if (m.hf != kWordEmbeddings) by_name.erase(it);  // kept for the tied decoder's comparison
   }
   BATON_RETURN_IF_ERROR(CheckHfOnlyTensors(spec, type_vocab_size, &by_name));
   by_name.erase(kWordEmbeddings);
   if (!by_name.empty()) {
     const Found& extra = by_name.begin()->second;
-    return Status::InvalidArgument("tensor " + extra.name + " " + ShapeString(extra.tensor->shape()) +
-                                   " is not a parameter of a " + std::to_string(spec.layers) +
-                                   "-layer RoFormerForMaskedLM (or of baton's version of it)");
+    return NotAnHfParameter(extra.name, *extra.tensor, spec.layers, "RoFormerForMaskedLM");
   }
   return out;
 }
@@ -307,10 +267,7 @@ Result<std::string> HfRoformerConfigJson(const ModelSpec& s) {
 
 Result<HfRoformerConfig> ModelSpecFromHfRoformerConfig(const std::string& json_text, int64_t vocab_multiple,
                                                        const std::string& source) {
-  if (vocab_multiple <= 0) {
-    return Status::InvalidArgument(source + ": vocab_multiple is " + std::to_string(vocab_multiple) +
-                                   ", expected >= 1");
-  }
+  BATON_RETURN_IF_ERROR(HfConfigFields::CheckVocabMultiple(vocab_multiple, source));
   BATON_ASSIGN_OR_RETURN(const json j, HfConfigFields::Parse(json_text, source));
   const HfConfigFields f(j, source);
 
@@ -323,10 +280,7 @@ Result<HfRoformerConfig> ModelSpecFromHfRoformerConfig(const std::string& json_t
                                  ", the exact erf GELU, which baton does not compute; baton's GELU is the tanh "
                                  "approximation (\"gelu_new\" or \"gelu_pytorch_tanh\")");
   }
-  if (act != "gelu_new" && act != "gelu_pytorch_tanh") {
-    return Status::Unimplemented(source + ": field hidden_act is \"" + act +
-                                 "\", baton supports only the tanh GELU (\"gelu_new\" or \"gelu_pytorch_tanh\")");
-  }
+  BATON_RETURN_IF_ERROR(f.RequireTanhGelu("hidden_act", act));
   BATON_RETURN_IF_ERROR(f.Require("rotary_value", false, "baton applies RoPE to queries and keys only"));
   BATON_RETURN_IF_ERROR(f.Require("is_decoder", false, "baton's RoFormer is a bidirectional encoder"));
   BATON_RETURN_IF_ERROR(f.Require("add_cross_attention", false, "baton's RoFormer has no cross-attention"));
@@ -364,7 +318,7 @@ Result<HfRoformerConfig> ModelSpecFromHfRoformerConfig(const std::string& json_t
   BATON_ASSIGN_OR_RETURN(s.norm_eps, f.Number("layer_norm_eps", 1e-12));
   BATON_ASSIGN_OR_RETURN(s.init_std, f.Number("initializer_range", 0.02));
   if (!(s.norm_eps > 0)) return f.Bad("layer_norm_eps", s.norm_eps, "a positive number");
-  s.padded_vocab = (s.vocab + vocab_multiple - 1) / vocab_multiple * vocab_multiple;
+  s.padded_vocab = HfConfigFields::PaddedVocab(s.vocab, vocab_multiple);
   return c;
 }
 
@@ -375,14 +329,15 @@ Status ExportHfRoformer(const std::string& out_dir, const ModelSpec& spec, const
 }
 
 Result<HfRoformerCheckpoint> ImportHfRoformer(const std::string& hf_dir, int64_t vocab_multiple) {
-  const std::string config_path = (fs::path(hf_dir) / "config.json").string();
+  const std::string config_path = HfConfigPath(hf_dir);
   BATON_ASSIGN_OR_RETURN(const std::string text, ReadHfTextFile(config_path));
-  BATON_ASSIGN_OR_RETURN(HfRoformerConfig config, ModelSpecFromHfRoformerConfig(text, vocab_multiple, config_path));
-  std::string source;
-  BATON_ASSIGN_OR_RETURN(const NamedTensors tensors, ReadHfWeights(hf_dir, &source));
-  Result<ParamTensors> params = FromHfRoformer(config.spec, tensors, config.type_vocab_size);
-  if (!params.ok()) return params.status().WithContext(source + " (for " + config_path + ")");
-  return HfRoformerCheckpoint{config.spec, std::move(params).value()};
+  BATON_ASSIGN_OR_RETURN(const HfRoformerConfig config,
+                         ModelSpecFromHfRoformerConfig(text, vocab_multiple, config_path));
+  const auto convert = [&](const NamedTensors& tensors) {
+    return FromHfRoformer(config.spec, tensors, config.type_vocab_size);
+  };
+  BATON_ASSIGN_OR_RETURN(ParamTensors params, ReadHfParams(hf_dir, config_path, convert));
+  return HfRoformerCheckpoint{config.spec, std::move(params)};
 }
 
 }  // namespace baton

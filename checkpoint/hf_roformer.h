@@ -30,6 +30,7 @@
 #include <map>
 #include <string>
 
+#include "checkpoint/hf_model_dir.h"
 #include "checkpoint/safetensors.h"
 #include "layers/model_spec.h"
 #include "runtime/status.h"
@@ -37,8 +38,7 @@
 
 namespace baton {
 
-// Parameters by baton name (the same type hf_gpt2.h names).
-using ParamTensors = std::map<std::string, Tensor>;
+// ParamTensors (parameters by baton name) is hf_model_dir.h's.
 
 // OK when transformers' RoFormer computes the same function as `spec`: the
 // ROFORMER layout (post-LN blocks, embedding LayerNorm, MLM-transform head,

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "launch/eval_command.h"
+#include "launch/grow_command.h"
 #include "launch/hf_command.h"
 #include "launch/inspect_command.h"
 #include "launch/prepare_command.h"
@@ -23,8 +25,8 @@ commands:
   inspect   show a checkpoint and verify its checksums   (baton inspect --help)
   export    write a checkpoint as a Hugging Face model    (baton export --help)
   import    start a run from Hugging Face weights         (baton import --help)
-
-Not in this version yet: grow, eval.
+  eval      validation loss of a run's checkpoint         (baton eval --help)
+  grow      grow a trained model into a larger, equal one  (baton grow --help)
 )";
 
 // Our CPU kernels use OpenMP and matrix products use OpenBLAS's own threads.
@@ -53,12 +55,8 @@ int main(int argc, char** argv) {
   if (command == "inspect") return baton::RunInspectCommand(argc - 1, argv + 1);
   if (command == "export") return baton::RunExportCommand(argc - 1, argv + 1);
   if (command == "import") return baton::RunImportCommand(argc - 1, argv + 1);
-  for (const char* later : {"grow", "eval"}) {
-    if (command == later) {
-      std::fprintf(stderr, "baton %s: not available in this version yet\n", later);
-      return 2;
-    }
-  }
+  if (command == "eval") return baton::RunEvalCommand(argc - 1, argv + 1);
+  if (command == "grow") return baton::RunGrowCommand(argc - 1, argv + 1);
   std::fprintf(stderr, "baton: unknown command '%s'\n%s", command.c_str(), kUsage);
   return 2;
 }

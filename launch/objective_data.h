@@ -4,6 +4,7 @@
 // attention masks. Used for training and validation alike.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -15,6 +16,12 @@
 #include "runtime/status.h"
 
 namespace baton {
+
+// The seed of the validation sample: `baton train` and `baton eval` draw the
+// validation micro-batches with ObjectiveSampler(config, val_data, kValidationSeed),
+// so that every evaluation sees the same tokens, whatever the training seed or
+// progress, and validation losses of different runs are comparable.
+inline constexpr uint64_t kValidationSeed = 0x76616c6964ull;  // "valid"
 
 // The examples of `data` under the config's objective; `seed` keys masked
 // LM's random choices. `data` must outlive the set.

@@ -38,11 +38,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Validation draws from its own fixed seed: the same sample of the validation
-// set at every evaluation, whatever the training seed or progress, so that
-// validation losses of different runs are comparable.
-constexpr uint64_t kValidationSeed = 0x76616c6964ull;  // "valid"
-
 // A fresh run needs a run directory without a run in it; a resumed one (or
 // --resume auto) continues the one there.
 Status PrepareRunDir(const std::string& dir, bool continuing) {

@@ -1,9 +1,6 @@
-#include "tests/checkpoint/scratch_files.h"
 #include "checkpoint/hf_gpt2.h"
 
 #include <gtest/gtest.h>
-
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -12,9 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "layers/model.h"
 #include "runtime/atomic_file.h"
-#include "runtime/rng.h"
+#include "tests/checkpoint/hf_test_helpers.h"
 #include "tests/test_models.h"
 
 namespace baton {
@@ -27,34 +23,8 @@ using json = nlohmann::json;
 // 2 layers, hidden 8, 2 heads, ffn 24 (not 4h, so n_inner is exercised), vocab 50 padded to 64, 16 positions.
 ModelSpec Tiny() { return testing::TinyGpt(2, 8, 2, 24, 50, 64, 16); }
 
-// Every parameter of a built model, refilled with fresh random values (the
-// model's own init has constant norms and zero biases, which would hide swaps).
-ParamTensors RandomParams(const ModelSpec& spec, uint64_t seed) {
-  const Model model = Model::Build(spec, seed, DType::kF32, Device::CPU(), 0, spec.list_size());
-  ParamTensors params;
-  uint64_t stream = 0;
-  for (Param* p : model.params()) {
-    RandomStream rng(seed, ++stream);
-    Tensor t = p->value.Clone();
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(rng.Normal());
-    params.emplace(p->name, t);
-  }
-  return params;
-}
-
-const Tensor& Find(const NamedTensors& tensors, const std::string& name) {
-  for (const auto& [n, t] : tensors)
-    if (n == name) return t;
-  ADD_FAILURE() << "no tensor " << name;
-  static const Tensor none = Tensor::Zeros({1}, DType::kF32);
-  return none;
-}
-
-bool SameBytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
-
-float At(const Tensor& t, int64_t i, int64_t j) { return t.data<float>()[i * t.dim(1) + j]; }
+// The parameter HF stores without baton's padding rows (ExpectImportedEqual).
+const std::set<std::string> kPadded = {"wte"};
 
 // hf is baton's [out, in] matrix stored as [in, out].
 void ExpectTransposeOf(const Tensor& hf, const Tensor& baton, const std::string& what) {
@@ -109,22 +79,6 @@ TEST(HfGpt2, ExportMapsEveryParameterWithHfNamesShapesAndLayout) {
   EXPECT_TRUE(SameBytes(Find(*hf, "transformer.ln_f.bias"), baton.at("ln_f.bias")));
 }
 
-// Baton's tensors back, bitwise, with wte's padding rows zero.
-void ExpectImportedEqual(const ParamTensors& imported, const ParamTensors& baton, int64_t vocab) {
-  ASSERT_EQ(imported.size(), baton.size());
-  for (const auto& [name, t] : baton) {
-    ASSERT_TRUE(imported.count(name)) << name;
-    const Tensor& got = imported.at(name);
-    if (name != "wte") {
-      EXPECT_TRUE(SameBytes(got, t)) << name;
-      continue;
-    }
-    ASSERT_EQ(got.shape(), t.shape());
-    EXPECT_TRUE(SameBytes(got.Rows(0, vocab), t.Rows(0, vocab)));
-    for (int64_t i = vocab * t.dim(1); i < t.numel(); ++i) ASSERT_EQ(got.data<float>()[i], 0.0f) << "padding " << i;
-  }
-}
-
 TEST(HfGpt2, ImportGivesBackTheExportedParametersBitwise) {
   const ModelSpec spec = Tiny();
   const ParamTensors baton = RandomParams(spec, 12);
@@ -132,7 +86,7 @@ TEST(HfGpt2, ImportGivesBackTheExportedParametersBitwise) {
   ASSERT_TRUE(hf.ok()) << hf.status().ToString();
   Result<ParamTensors> back = FromHfGpt2(spec, *hf);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  ExpectImportedEqual(*back, baton, spec.vocab);
+  ExpectImportedEqual(*back, baton, spec.vocab, kPadded);
 }
 
 TEST(HfGpt2, ImportAcceptsUnprefixedNamesMaskBuffersAndATiedLmHead) {
@@ -146,7 +100,7 @@ TEST(HfGpt2, ImportAcceptsUnprefixedNamesMaskBuffersAndATiedLmHead) {
   bare.emplace_back("lm_head.weight", Find(hf, "transformer.wte.weight").Clone());
   Result<ParamTensors> back = FromHfGpt2(spec, bare);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  ExpectImportedEqual(*back, baton, spec.vocab);
+  ExpectImportedEqual(*back, baton, spec.vocab, kPadded);
 
   // An untied head is refused by name.
   Tensor untied = Find(hf, "transformer.wte.weight").Clone();
@@ -161,25 +115,16 @@ TEST(HfGpt2, ImportAcceptsUnprefixedNamesMaskBuffersAndATiedLmHead) {
 TEST(HfGpt2, ImportRefusesMissingMisshapenUnknownAndDuplicateTensorsByName) {
   const ModelSpec spec = Tiny();
   const NamedTensors hf = ToHfGpt2(spec, RandomParams(spec, 14)).value();
-  const auto refused = [&](NamedTensors tensors, const std::string& text) {
-    Result<ParamTensors> r = FromHfGpt2(spec, tensors);
-    ASSERT_FALSE(r.ok()) << text;
-    EXPECT_TRUE(Contains(r.status().message(), text));
+  const auto refused = [&](const NamedTensors& tensors, const std::string& text) {
+    ExpectRefused(FromHfGpt2(spec, tensors).status(), text);
   };
-  NamedTensors missing;
-  for (const auto& nt : hf)
-    if (nt.first != "transformer.h.1.mlp.c_fc.bias") missing.push_back(nt);
-  refused(missing, "tensor transformer.h.1.mlp.c_fc.bias [24] is missing");
-
-  NamedTensors untransposed = hf;  // c_attn in baton's [3h, h] layout
-  for (auto& [n, t] : untransposed)
-    if (n == "transformer.h.0.attn.c_attn.weight") t = Tensor::Zeros({24, 8}, DType::kF32);
-  refused(untransposed, "tensor transformer.h.0.attn.c_attn.weight is f32[24, 8] on cpu, expected f32[8, 24]");
-
-  NamedTensors full_vocab = hf;  // a table with padding rows is not GPT-2's [vocab, h]
-  for (auto& [n, t] : full_vocab)
-    if (n == "transformer.wte.weight") t = Tensor::Zeros({64, 8}, DType::kF32);
-  refused(full_vocab, "transformer.wte.weight is f32[64, 8]");
+  refused(Without(hf, "transformer.h.1.mlp.c_fc.bias"), "tensor transformer.h.1.mlp.c_fc.bias [24] is missing");
+  // c_attn in baton's [3h, h] layout
+  refused(Replaced(hf, "transformer.h.0.attn.c_attn.weight", Tensor::Zeros({24, 8}, DType::kF32)),
+          "tensor transformer.h.0.attn.c_attn.weight is f32[24, 8] on cpu, expected f32[8, 24]");
+  // a table with padding rows is not GPT-2's [vocab, h]
+  refused(Replaced(hf, "transformer.wte.weight", Tensor::Zeros({64, 8}, DType::kF32)),
+          "transformer.wte.weight is f32[64, 8]");
 
   NamedTensors extra_layer = hf;
   extra_layer.emplace_back("transformer.h.2.ln_1.weight", Tensor::Zeros({8}, DType::kF32));
@@ -288,16 +233,9 @@ TEST(HfGpt2, ReadsTheHubGpt2Config) {
 TEST(HfGpt2, ConfigsBatonCannotRepresentAreRefusedNamingTheField) {
   const json base = json::parse(kGpt2Config);
   const auto refused = [&](const char* field, const json& value, const std::string& text) {
-    json j = base;
-    if (value.is_discarded())
-      j.erase(field);
-    else
-      j[field] = value;
-    Result<ModelSpec> r = ModelSpecFromHfGpt2Config(j.dump(), 128, "hub/config.json");
-    ASSERT_FALSE(r.ok()) << field;
-    EXPECT_TRUE(Contains(r.status().message(), "hub/config.json: field ")) << field;
-    EXPECT_TRUE(Contains(r.status().message(), field)) << field;
-    EXPECT_TRUE(Contains(r.status().message(), text)) << field;
+    const std::string config = WithField(base, field, value).dump();
+    ExpectFieldRefused(ModelSpecFromHfGpt2Config(config, 128, "hub/config.json").status(), "hub/config.json", field,
+                       text);
   };
   refused("activation_function", "gelu", "\"gelu\"");
   refused("activation_function", "relu", "tanh GELU");
@@ -308,7 +246,7 @@ TEST(HfGpt2, ConfigsBatonCannotRepresentAreRefusedNamingTheField) {
   refused("n_head", 7, "not divisible by field n_head 7");
   refused("n_layer", "12", "expected a positive integer");
   refused("n_embd", 0, "expected a positive integer");
-  refused("vocab_size", json(json::value_t::discarded), "is missing");
+  refused("vocab_size", kAbsent, "is missing");
   refused("model_type", "gpt_neo", "expected \"gpt2\"");
   refused("layer_norm_epsilon", "small", "expected a number");
 
@@ -328,12 +266,7 @@ TEST(HfGpt2, ExportThenImportDirectory) {
   const ParamTensors baton = RandomParams(spec, 16);
   const std::string out = dir / "hf";
   ASSERT_TRUE(ExportHfGpt2(out, spec, baton).ok());
-
-  std::map<std::string, std::string> metadata;
-  Result<NamedTensors> file = ReadSafetensors(out + "/model.safetensors", &metadata);
-  ASSERT_TRUE(file.ok()) << file.status().ToString();
-  EXPECT_EQ(metadata.at("format"), "pt") << "transformers refuses safetensors files without it";
-  EXPECT_EQ(file->size(), 28u);
+  ExpectHfWeightsFile(out, 28);
   std::ifstream config(out + "/config.json");
   EXPECT_EQ(json::parse(config)["n_layer"], 2);
 
@@ -341,7 +274,7 @@ TEST(HfGpt2, ExportThenImportDirectory) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->spec.padded_vocab, 64);
   EXPECT_EQ(back->spec.ffn, 24);
-  ExpectImportedEqual(back->params, baton, spec.vocab);
+  ExpectImportedEqual(back->params, baton, spec.vocab, kPadded);
 
   const Status again = ExportHfGpt2(out, spec, baton);
   EXPECT_FALSE(again.ok());

@@ -10,12 +10,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "checkpoint/hf_gpt2.h"
 #include "layers/loss_head.h"
 #include "layers/model.h"
 #include "layers/ops.h"
+#include "tests/checkpoint/hf_test_helpers.h"
 #include "tests/gpu_test.h"
 
 namespace baton {
@@ -23,14 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename T>
-std::vector<T> ReadRaw(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<T> out(bytes.size() / sizeof(T));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
-  return out;
-}
+using testing::ReadRaw;
 
 struct Reference {
   fs::path dir;
@@ -51,8 +44,7 @@ const Reference& GetReference() {
                             " > " + (r.dir / "reference.log").string() + " 2>&1";
     const int rc = std::system(cmd.c_str());
     if (rc != 0) {
-      std::ifstream log(r.dir / "reference.log");
-      std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      const std::string text = testing::ReadFileBytes(r.dir / "reference.log");
       r.skip = "the transformers reference could not run (" + text.substr(0, 300) + ")";
       return r;
     }

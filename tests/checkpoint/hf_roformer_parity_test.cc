@@ -20,13 +20,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "checkpoint/hf_roformer.h"
 #include "layers/loss_head.h"
 #include "layers/micro_batch.h"
 #include "layers/model.h"
 #include "layers/ops.h"
+#include "tests/checkpoint/hf_test_helpers.h"
 #include "tests/gpu_test.h"
 
 namespace baton {
@@ -36,19 +36,8 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kBatch = 2, kSeq = 128;  // the script's defaults
 
-template <typename T>
-std::vector<T> ReadRaw(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<T> out(bytes.size() / sizeof(T));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
-  return out;
-}
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using testing::ReadFileBytes;
+using testing::ReadRaw;
 
 // Runs the script with `args`; "" when it succeeded, else its exit code and output.
 // *skip is set when it exited 3 (torch or transformers missing).
@@ -59,7 +48,7 @@ std::string RunScript(const std::string& args, const fs::path& log, bool* skip) 
   const int code = rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   *skip = code == 3;
   if (code == 0) return "";
-  return "hf_roformer_reference.py " + args + " exited " + std::to_string(code) + ":\n" + ReadText(log);
+  return "hf_roformer_reference.py " + args + " exited " + std::to_string(code) + ":\n" + ReadFileBytes(log);
 }
 
 fs::path ReferenceDir() { return fs::temp_directory_path() / ("baton_hf_roformer_" + std::to_string(::getpid())); }

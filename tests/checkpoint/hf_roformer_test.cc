@@ -10,10 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "layers/model.h"
 #include "layers/ops.h"
 #include "runtime/rng.h"
-#include "tests/checkpoint/scratch_files.h"
+#include "tests/checkpoint/hf_test_helpers.h"
 
 namespace baton {
 namespace {
@@ -50,50 +49,8 @@ ModelSpec Tiny() {
   return s;
 }
 
-// Every parameter of a built model, refilled with fresh random values (the
-// init has constant norms and zero biases, which would hide swaps).
-ParamTensors RandomParams(const ModelSpec& spec, uint64_t seed) {
-  const Model model = Model::Build(spec, seed, DType::kF32, Device::CPU(), 0, spec.list_size());
-  ParamTensors params;
-  uint64_t stream = 0;
-  for (Param* p : model.params()) {
-    RandomStream rng(seed, ++stream);
-    Tensor t = p->value.Clone();
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(rng.Normal());
-    params.emplace(p->name, t);
-  }
-  return params;
-}
-
-const Tensor& Find(const NamedTensors& tensors, const std::string& name) {
-  for (const auto& [n, t] : tensors)
-    if (n == name) return t;
-  ADD_FAILURE() << "no tensor " << name;
-  static const Tensor none = Tensor::Zeros({1}, DType::kF32);
-  return none;
-}
-
-NamedTensors Without(const NamedTensors& tensors, const std::string& name) {
-  NamedTensors out;
-  for (const auto& nt : tensors)
-    if (nt.first != name) out.push_back(nt);
-  return out;
-}
-
-NamedTensors Replaced(const NamedTensors& tensors, const std::string& name, const Tensor& t) {
-  NamedTensors out = tensors;
-  for (auto& [n, v] : out)
-    if (n == name) v = t;
-  return out;
-}
-
-bool SameBytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
-
-float At(const Tensor& t, int64_t i, int64_t j = 0) {
-  return t.rank() == 1 ? t.data<float>()[i] : t.data<float>()[i * t.dim(1) + j];
-}
+// The parameters HF stores without baton's padding rows (ExpectImportedEqual).
+const std::set<std::string> kPadded = {"wte", "head.bias"};
 
 TEST(HfRoformer, ExportWritesExactlyTransformersNamesAndShapes) {
   const ModelSpec spec = Tiny();
@@ -211,29 +168,13 @@ TEST(HfRoformer, ExportedPositionTableDrivesTransformersRotaryAsBatonsRope) {
   }
 }
 
-// Baton's tensors back, bitwise, with the padding rows of wte and head.bias zero.
-void ExpectImportedEqual(const ParamTensors& imported, const ParamTensors& baton, int64_t vocab) {
-  ASSERT_EQ(imported.size(), baton.size());
-  for (const auto& [name, t] : baton) {
-    ASSERT_TRUE(imported.count(name)) << name;
-    const Tensor& got = imported.at(name);
-    if (name != "wte" && name != "head.bias") {
-      EXPECT_TRUE(SameBytes(got, t)) << name;
-      continue;
-    }
-    ASSERT_EQ(got.shape(), t.shape()) << name;
-    EXPECT_TRUE(SameBytes(got.Rows(0, vocab), t.Rows(0, vocab))) << name;
-    for (const double v : got.Rows(vocab, t.dim(0)).ToDoubles()) ASSERT_EQ(v, 0.0) << name << " padding";
-  }
-}
-
 TEST(HfRoformer, ImportGivesBackTheExportedParametersBitwise) {
   const ModelSpec spec = Tiny();
   const ParamTensors baton = RandomParams(spec, 14);
   const NamedTensors hf = ToHfRoformer(spec, baton).value();
   Result<ParamTensors> back = FromHfRoformer(spec, hf);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  ExpectImportedEqual(*back, baton, spec.vocab);
+  ExpectImportedEqual(*back, baton, spec.vocab, kPadded);
 }
 
 TEST(HfRoformer, ImportAcceptsTiedAliasesUnusedTokenTypesAndNoPositionTable) {
@@ -248,7 +189,7 @@ TEST(HfRoformer, ImportAcceptsTiedAliasesUnusedTokenTypesAndNoPositionTable) {
   types.data<float>()[8 + 5] = 0.75f;  // row 1: used only with token_type_ids
   Result<ParamTensors> back = FromHfRoformer(spec, Replaced(older, kTypes, types), 3);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  ExpectImportedEqual(*back, baton, spec.vocab);
+  ExpectImportedEqual(*back, baton, spec.vocab, kPadded);
 
   // Both bias names, equal.
   NamedTensors both = hf;
@@ -270,9 +211,7 @@ TEST(HfRoformer, ImportRefusesWhatBatonCannotComputeNamingTheTensor) {
   const ModelSpec spec = Tiny();
   const NamedTensors hf = ToHfRoformer(spec, RandomParams(spec, 16)).value();
   const auto refused = [&](const NamedTensors& tensors, const std::string& text, int64_t types = 2) {
-    Result<ParamTensors> r = FromHfRoformer(spec, tensors, types);
-    ASSERT_FALSE(r.ok()) << text;
-    EXPECT_TRUE(Contains(r.status().message(), text));
+    ExpectRefused(FromHfRoformer(spec, tensors, types).status(), text);
   };
   Tensor types = Tensor::Zeros({2, 8}, DType::kF32);
   types.data<float>()[3] = 0.5f;
@@ -307,9 +246,7 @@ TEST(HfRoformer, ImportRefusesMissingMisshapenUnknownAndDuplicateTensorsByName) 
   const ModelSpec spec = Tiny();
   const NamedTensors hf = ToHfRoformer(spec, RandomParams(spec, 17)).value();
   const auto refused = [&](const NamedTensors& tensors, const std::string& text, int64_t types = 2) {
-    Result<ParamTensors> r = FromHfRoformer(spec, tensors, types);
-    ASSERT_FALSE(r.ok()) << text;
-    EXPECT_TRUE(Contains(r.status().message(), text));
+    ExpectRefused(FromHfRoformer(spec, tensors, types).status(), text);
   };
   refused(Without(hf, "roformer.encoder.layer.1.attention.self.key.bias"),
           "tensor roformer.encoder.layer.1.attention.self.key.bias [8] is missing");
@@ -435,20 +372,12 @@ TEST(HfRoformer, ConfigsBatonCannotComputeAreRefusedNamingTheField) {
   EXPECT_EQ(ok->spec.padded_vocab, 50048);
   EXPECT_EQ(ok->spec.max_positions, 1536);
   const auto refused = [&](const char* field, const json& value, const std::string& text) {
-    json j = base;
-    if (value.is_discarded())
-      j.erase(field);
-    else
-      j[field] = value;
-    Result<HfRoformerConfig> r = ModelSpecFromHfRoformerConfig(j.dump(), 128, "hub/config.json");
-    ASSERT_FALSE(r.ok()) << field;
-    EXPECT_TRUE(Contains(r.status().message(), "hub/config.json: field ")) << field;
-    EXPECT_TRUE(Contains(r.status().message(), std::string("field ") + field)) << field;
-    EXPECT_TRUE(Contains(r.status().message(), text)) << field;
+    const std::string config = WithField(base, field, value).dump();
+    ExpectFieldRefused(ModelSpecFromHfRoformerConfig(config, 128, "hub/config.json").status(), "hub/config.json",
+                       field, text);
   };
-  const json absent(json::value_t::discarded);
   refused("hidden_act", "gelu", "the exact erf GELU, which baton does not compute");
-  refused("hidden_act", absent, "(absent: RoFormerConfig's default)");
+  refused("hidden_act", kAbsent, "(absent: RoFormerConfig's default)");
   refused("hidden_act", "relu", "baton supports only the tanh GELU");
   refused("rotary_value", true, "is true");
   refused("is_decoder", true, "bidirectional");
@@ -457,7 +386,7 @@ TEST(HfRoformer, ConfigsBatonCannotComputeAreRefusedNamingTheField) {
   refused("embedding_size", 128, "embeddings_project");
   refused("num_attention_heads", 7, "is not an even head size");
   refused("num_attention_heads", 256, "is not an even head size");  // head size 3
-  refused("vocab_size", absent, "is missing");
+  refused("vocab_size", kAbsent, "is missing");
   refused("intermediate_size", "3072", "expected a positive integer");
   refused("type_vocab_size", 0, "expected a positive integer");
   refused("model_type", "bert", "expected \"roformer\"");
@@ -481,17 +410,13 @@ TEST(HfRoformer, ExportThenImportDirectory) {
   const ParamTensors baton = RandomParams(spec, 19);
   const std::string out = dir / "hf";
   ASSERT_TRUE(ExportHfRoformer(out, spec, baton).ok());
-  std::map<std::string, std::string> metadata;
-  Result<NamedTensors> file = ReadSafetensors(out + "/model.safetensors", &metadata);
-  ASSERT_TRUE(file.ok()) << file.status().ToString();
-  EXPECT_EQ(metadata.at("format"), "pt") << "transformers refuses safetensors files without it";
-  EXPECT_EQ(file->size(), 42u);
+  ExpectHfWeightsFile(out, 42);
 
   Result<HfRoformerCheckpoint> back = ImportHfRoformer(out, 64);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->spec.family, "ROFORMER");
   EXPECT_EQ(back->spec.padded_vocab, 64);
-  ExpectImportedEqual(back->params, baton, spec.vocab);
+  ExpectImportedEqual(back->params, baton, spec.vocab, kPadded);
 
   const Status again = ExportHfRoformer(out, spec, baton);
   EXPECT_TRUE(Contains(again.message(), out + ": exists and is not empty"));
