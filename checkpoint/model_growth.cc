@@ -21,6 +21,7 @@ struct ParamGrowth {
   BlockTiling tiling;
   bool repeat = true;
   double value_scale = 1, moment_scale = 1;
+  bool query_key = false;  // qkv: Seed's method scales the q and k segments
 };
 
 Result<ParamGrowth> Classify(const std::string& name, const ModelSpec& small, int64_t k, int64_t kf) {
@@ -36,8 +37,8 @@ Result<ParamGrowth> Classify(const std::string& name, const ModelSpec& small, in
   // The norm in front of the tied output: its output copies add up in the logits.
   if (final_norm) return ParamGrowth{{k, 1}, true, inv_k, 1.0};
   if (StartsWith(name, "ln_emb.") || name.find(".ln") != std::string::npos) return ParamGrowth{{k, 1}, true, 1.0, k2};
-  if (EndsWith(name, "attn.qkv.weight")) return ParamGrowth{{k, k, 3}, false, 1.0, k2};
-  if (EndsWith(name, "attn.qkv.bias")) return ParamGrowth{{k, 1, 3}, true, 1.0, k2};
+  if (EndsWith(name, "attn.qkv.weight")) return ParamGrowth{{k, k, 3}, false, 1.0, k2, true};
+  if (EndsWith(name, "attn.qkv.bias")) return ParamGrowth{{k, 1, 3}, true, 1.0, k2, true};
   if (EndsWith(name, "attn.proj.weight") || name == "head.dense.weight") return ParamGrowth{{k, k}, false, 1.0, k2};
   if (EndsWith(name, "mlp.fc.weight")) return ParamGrowth{{kf, k}, false, 1.0, kf2};
   if (EndsWith(name, "mlp.fc.bias")) return ParamGrowth{{kf, 1}, true, 1.0, kf2};
@@ -109,7 +110,7 @@ void StoreState(const std::string& name, const AdafactorState& layout, const Ten
 
 }  // namespace
 
-Status CheckGrowth(const ModelSpec& small, const ModelSpec& big) {
+Status CheckGrowth(const ModelSpec& small, const ModelSpec& big, GrowthMethod method) {
   std::ostringstream p;
   auto same = [&](const char* field, auto a, auto b) {
     if (a != b) p << "\n  model." << field << ": " << a << " in the small model, " << b << " in the big one (must stay)";
@@ -123,7 +124,10 @@ Status CheckGrowth(const ModelSpec& small, const ModelSpec& big) {
   same("norm_eps", small.norm_eps, big.norm_eps);
   if (big.hidden % small.hidden != 0)
     p << "\n  model.hidden: " << big.hidden << " is not a multiple of the small model's " << small.hidden;
-  else if (big.heads != small.heads * (big.hidden / small.hidden))
+  else if (method == GrowthMethod::kSeed && big.heads != small.heads)
+    p << "\n  model.heads: " << big.heads << ", expected " << small.heads
+      << " (Seed's method keeps the head count and grows the head size to " << big.hidden / small.heads << ")";
+  else if (method == GrowthMethod::kTile && big.heads != small.heads * (big.hidden / small.hidden))
     p << "\n  model.heads: " << big.heads << ", expected " << small.heads * (big.hidden / small.hidden)
       << " (head-count tiling keeps the head size " << small.head_dim() << ": heads x " << big.hidden / small.hidden
       << ")";
@@ -143,7 +147,8 @@ Status CheckGrowth(const ModelSpec& small, const ModelSpec& big) {
 Result<GrownModel> GrowModel(const ModelSpec& small, const ModelSpec& big, const std::map<std::string, Tensor>& params,
                              const std::map<std::string, Tensor>& adafactor, const AdafactorOptions& big_optim,
                              const GrowthOptions& options) {
-  BATON_RETURN_IF_ERROR(CheckGrowth(small, big));
+  BATON_RETURN_IF_ERROR(CheckGrowth(small, big, options.method));
+  const bool seed = options.method == GrowthMethod::kSeed;
   const int64_t k = big.hidden / small.hidden, kf = big.ffn / small.ffn, added = big.layers - small.layers;
   const std::vector<int64_t> positions = BlockPositions(small.layers, added, options.depth);
   const bool with_state = !adafactor.empty();
@@ -153,15 +158,24 @@ Result<GrownModel> GrowModel(const ModelSpec& small, const ModelSpec& big, const
     const std::string to = Renamed(name, positions);
     Tensor grown = rule.repeat ? RepeatBlocks(value, rule.tiling, rule.value_scale)
                                : TileParameter(value, rule.tiling, options.noise, options.seed, to);
+    if (seed) {
+      grown = InterleaveCopies(grown, rule.tiling);
+      if (rule.query_key && k > 1) {  // q and k: the first two thirds of the rows
+        const double qk = std::pow(static_cast<double>(k), -0.25);
+        const int64_t n = grown.numel() * 2 / 3;
+        for (int64_t i = 0; i < n; ++i) grown.data<float>()[i] = static_cast<float>(grown.data<float>()[i] * qk);
+      }
+    }
     g.params[to] = grown;
     if (!with_state) continue;
     BATON_ASSIGN_OR_RETURN(Tensor vhat, SecondMoment(adafactor, name, value));
     const AdafactorState layout = NewAdafactorState(big_optim, grown.shape(), DType::kF32);
+    auto laid_out = [&](Tensor t) { return seed ? InterleaveCopies(t, rule.tiling) : t; };
     Tensor momentum;
     if (auto m = adafactor.find("adafactor/" + name + "/momentum"); m != adafactor.end())
-      momentum = RepeatBlocks(m->second.Reshape(value.shape()), rule.tiling, 1.0);
-    StoreState(to, layout, RepeatBlocks(vhat, rule.tiling, rule.moment_scale), momentum.defined() ? &momentum : nullptr,
-               &g.adafactor);
+      momentum = laid_out(RepeatBlocks(m->second.Reshape(value.shape()), rule.tiling, 1.0));
+    StoreState(to, layout, laid_out(RepeatBlocks(vhat, rule.tiling, rule.moment_scale)),
+               momentum.defined() ? &momentum : nullptr, &g.adafactor);
   }
   // New blocks: a fresh model's initial weights, with the two projections that write
   // into the residual stream zeroed.
@@ -182,7 +196,7 @@ Result<GrownModel> GrowModel(const ModelSpec& small, const ModelSpec& big, const
     }
   }
   std::ostringstream note;
-  note << "width: hidden " << small.hidden << " -> " << big.hidden << " (x" << k << ", heads " << small.heads << " -> "
+  note << (seed ? "Seed's method" : "head-count tiling") << ", width: hidden " << small.hidden << " -> " << big.hidden << " (x" << k << ", heads " << small.heads << " -> "
        << big.heads << "), ffn " << small.ffn << " -> " << big.ffn << " (x" << kf << "), symmetry-breaking noise "
        << options.noise;
   g.notes.push_back(note.str());

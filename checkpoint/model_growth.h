@@ -33,12 +33,24 @@
 
 namespace baton {
 
+enum class GrowthMethod {
+  kTile,  // head-count tiling: heads x k_h, head size kept; exact for every family
+  // Seed's method (Su 2021): heads kept, head size x k_h, every hidden unit
+  // duplicated in place, q and k scaled by k_h^(-1/4) so that q.k / sqrt(head size)
+  // is unchanged. Exact with learned positions; with RoPE the rotary frequencies
+  // depend on the head size, so it is approximate (the grow command measures it).
+  // (Su scales the copies by 1/sqrt(2) and q, k by 2^(1/4) instead: the same
+  // function without LayerNorm's epsilon, which plain copies keep exact.)
+  kSeed,
+};
+
 enum class DepthPlacement {
   kInterleaved,  // new blocks spread evenly between the old ones
   kAppended,     // new blocks after the last old one
 };
 
 struct GrowthOptions {
+  GrowthMethod method = GrowthMethod::kTile;
   double noise = 0;  // symmetry breaking: off-diagonal blocks N(0, (noise x RMS(W))^2); 0 = none
   uint64_t seed = 0;  // noise, and the initial weights of new blocks
   DepthPlacement depth = DepthPlacement::kInterleaved;
@@ -52,7 +64,7 @@ struct GrownModel {
 };
 
 // OK when `big` can be grown from `small`; otherwise says which field and why.
-Status CheckGrowth(const ModelSpec& small, const ModelSpec& big);
+Status CheckGrowth(const ModelSpec& small, const ModelSpec& big, GrowthMethod method = GrowthMethod::kTile);
 
 // `params`: every parameter of the small model (host f32). `adafactor`: its
 // state tensors by checkpoint name, or empty (the grown model then has none

@@ -80,4 +80,20 @@ Tensor RepeatBlocks(const Tensor& v, const BlockTiling& t, double scale) {
   return out;
 }
 
+Tensor InterleaveCopies(const Tensor& blocked, const BlockTiling& t) {
+  Tensor out = Tensor::Empty(blocked.shape(), DType::kF32);
+  const int64_t rows = blocked.dim(0) / t.segments / t.k_out, cols = blocked.rank() == 2 ? blocked.dim(1) : 1;
+  const int64_t k_in = blocked.rank() == 2 ? t.k_in : 1, small_cols = cols / k_in;
+  const int64_t seg = rows * t.k_out;
+  for (int64_t s = 0; s < t.segments; ++s)
+    for (int64_t a = 0; a < t.k_out; ++a)
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* src = blocked.data<float>() + (s * seg + a * rows + i) * cols;
+        float* dst = out.data<float>() + (s * seg + i * t.k_out + a) * cols;
+        for (int64_t b = 0; b < k_in; ++b)
+          for (int64_t j = 0; j < small_cols; ++j) dst[j * k_in + b] = src[b * small_cols + j];
+      }
+  return out;
+}
+
 }  // namespace baton

@@ -41,4 +41,10 @@ Tensor TileParameter(const Tensor& w, const BlockTiling& t, double noise, uint64
 // tiled parameter carry over.
 Tensor RepeatBlocks(const Tensor& v, const BlockTiling& t, double scale);
 
+// The same tensor with the copies of each element adjacent instead of in blocks
+// (row a * rows + i -> i * k_out + a within each segment, and likewise for
+// columns): Seed's method duplicates every hidden unit in place, so that each
+// head keeps its columns together and grows from d to k d of them.
+Tensor InterleaveCopies(const Tensor& blocked, const BlockTiling& t);
+
 }  // namespace baton

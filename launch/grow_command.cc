@@ -39,6 +39,9 @@ under any pipeline layout.
                 family, vocabulary, positions and norm epsilon must stay)
   --method      tile (default; growth.method): hidden x k with heads x k (head
                 size kept), FFN x k_f, any integers; exact for every family.
+                seed: Su's method, hidden x k with the head count kept (head
+                size x k); exact with learned positions (GPT2), approximate
+                with RoPE (the check below measures how far).
                 Depth (more blocks, pre-LN only) adds blocks that add zero.
   --noise X     symmetry breaking (growth.noise, default 0.05): independent
                 random off-diagonal blocks of scale X x RMS(W), paid back by the
@@ -111,14 +114,12 @@ std::vector<double> Logits(const ModelSpec& spec, const std::map<std::string, Te
 
 Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
   BATON_ASSIGN_OR_RETURN(RunConfig big_config, LoadRunConfig(a.config, a.sets));
-  if (big_config.growth().method() == GrowthConfig::SEED)
-    return Status::Unimplemented("growth.method = SEED is not in this version; use TILE (head-count tiling)");
   BATON_ASSIGN_OR_RETURN(const std::string dir, ResolveCheckpointPath(a.from));
   BATON_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::Open(dir));
   const CheckpointManifest& manifest = reader.manifest();
   const ModelSpec small = ModelSpecFromConfig(manifest.config().model());
   const ModelSpec big = ModelSpecFromConfig(big_config.model());
-  BATON_RETURN_IF_ERROR(CheckGrowth(small, big).WithContext(dir + " -> " + a.config));
+  BATON_RETURN_IF_ERROR(CheckGrowth(small, big, options.method).WithContext(dir + " -> " + a.config));
   if (!seed_given) options.seed = big_config.train().seed();
 
   const std::string ckpt_dir = big_config.checkpoint().dir().empty() ? a.out + "/ckpt" : big_config.checkpoint().dir();
@@ -225,6 +226,7 @@ int RunGrowCommand(int argc, char** argv) {
     return 1;
   }
   options.noise = config->growth().noise();
+  options.method = config->growth().method() == GrowthConfig::SEED ? GrowthMethod::kSeed : GrowthMethod::kTile;
   options.depth = config->growth().depth() == GrowthConfig::APPENDED ? DepthPlacement::kAppended
                                                                       : DepthPlacement::kInterleaved;
   Status s = Grow(a, options, seed_given);

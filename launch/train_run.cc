@@ -220,6 +220,11 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
   };
 
   if (!resumed || resumed->step == 0) BATON_RETURN_IF_ERROR(evaluate(0));  // step 0: imported weights
+  // Model FLOPs of a training step per input token: forward + backward (3 x the forward's
+  // matrix products), recomputation not counted: what the model costs, not the schedule.
+  const double flops_per_token =
+      3.0 * (static_cast<double>(spec.layers) * spec.BlockForwardFlopsPerToken(train.seq_len()) +
+             spec.HeadForwardFlopsPerToken());
   Timer run_timer;
   int64_t peak_activation_bytes = 0;
   MemoryStats peak_memory;
@@ -242,6 +247,7 @@ Status RunTraining(const TrainRunOptions& options, const MpiWorld& world) {
                                   {"grad_norm", m.grad_norm},
                                   {"tokens", m.tokens},
                                   {"loss_targets", m.loss_targets},
+                                  {"flops", flops_per_token * static_cast<double>(m.tokens)},
                                   {"ms", m.seconds * 1e3},
                                   {"tokens_per_s", tokens_per_s},
                                   {"activation_bytes", m.peak_activation_bytes},

@@ -112,6 +112,34 @@ TEST(ModelGrowth, GrowingTwiceByTwoIsGrowingByFour) {
   }
 }
 
+// Seed's method: heads kept, head size doubled. Exact with learned positions; with RoPE
+// the frequencies follow the head size, so the logits move (and the grow command says so).
+TEST(ModelGrowth, SeedsMethodIsExactWithLearnedPositionsOnly) {
+  for (Family f : {Family::kGpt2, Family::kGptRope, Family::kRoformer}) {
+    SCOPED_TRACE(testing::FamilyName(f));
+    const ModelSpec small = testing::SmallSpec(f);
+    ModelSpec big = testing::Grown(small, 2, 2);
+    big.heads = small.heads;
+    const auto params = testing::RandomParams(small, 10);
+    const MicroBatch mb = testing::BatchFor(f, 14);
+    const std::vector<double> want = testing::Logits(small, params, mb);
+    GrowthOptions o;
+    o.method = GrowthMethod::kSeed;
+    for (double noise : {0.0, 0.5}) {
+      o.noise = noise;
+      Result<GrownModel> g = GrowModel(small, big, params, {}, AdafactorOptions{}, o);
+      ASSERT_TRUE(g.ok()) << g.status().ToString();
+      const double err = WorstRelativeError(want, testing::Logits(big, g->params, mb));
+      if (f == Family::kGpt2) EXPECT_LT(err, 1e-5) << "noise " << noise;
+      else EXPECT_GT(err, 1e-3) << "RoPE: not exact, noise " << noise;
+    }
+  }
+  // Head-count tiling's head rule does not apply: Seed's method wants the heads kept.
+  const ModelSpec small = testing::SmallSpec(Family::kGpt2);
+  EXPECT_NE(CheckGrowth(small, testing::Grown(small, 2, 2), GrowthMethod::kSeed).message().find("Seed's method keeps"),
+            std::string::npos);
+}
+
 TEST(ModelGrowth, RefusalsSayWhy) {
   const ModelSpec roformer = testing::SmallSpec(Family::kRoformer);
   Status s = CheckGrowth(roformer, testing::Grown(roformer, 2, 2, 4));
