@@ -58,6 +58,7 @@ def main():
     p.add_argument("dir")
     p.add_argument("--png", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--plot", default=None, help="regular expression: only the runs whose name matches are drawn")
     a = p.parse_args()
 
     scratch_t, scratch_v = load(os.path.join(a.dir, "scratch.metrics.jsonl"))
@@ -77,9 +78,9 @@ def main():
         runs[f"small to step {s}, grown x2 (noise {noise:g})"] = (before + grown, s, at_growth)
 
     scratch = runs["big from scratch"][0]
-    best = min(l for _, _, _, l in scratch)
+    best = scratch[-1][3]
     half = scratch[len(scratch) // 2][3]
-    targets = [("scratch's best", best), ("scratch's at half its steps", half)]
+    targets = [("scratch's final", best), ("scratch's at half its steps", half)]
     rows, summary = [], {"targets": dict((n, t) for n, t in targets), "runs": {}}
     for name, (points, s, at_growth) in runs.items():
         entry = {"final_val_loss": points[-1][3], "total_flops": points[-1][1], "total_seconds": points[-1][2],
@@ -116,6 +117,8 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             plots = []
             for i, (name, (points, _, _)) in enumerate(runs.items()):
+                if a.plot and not re.search(a.plot, name):
+                    continue
                 data = os.path.join(tmp, f"{i}.dat")
                 with open(data, "w") as f:
                     for _, fl, _, loss in points:
@@ -127,7 +130,7 @@ def main():
                 "set title 'GPT on the Brown corpus: growing x2 in width vs training the big model from scratch'",
                 "set xlabel 'model FLOPs (PFLOP, small phase included)'", "set ylabel 'validation loss (nats)'",
                 "set key top right", "set grid",
-                f"set yrange [{best - 0.3}:{best + 2.5}]",
+                f"set yrange [{best - 0.2}:{best + 1.2}]",
                 "plot " + ", ".join(plots)])
             subprocess.run(["gnuplot"], input=script, text=True, check=True)
 

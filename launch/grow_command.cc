@@ -43,21 +43,30 @@ under any pipeline layout.
                 size x k); exact with learned positions (GPT2), approximate
                 with RoPE (the check below measures how far).
                 Depth (more blocks, pre-LN only) adds blocks that add zero.
-  --noise X     symmetry breaking (growth.noise, default 0.05): independent
+  --noise X     symmetry breaking (growth.noise, default 1): independent
                 random off-diagonal blocks of scale X x RMS(W), paid back by the
                 diagonal, so the function stays exact; 0 = none, and then the
                 copies of a hidden unit never diverge
   --depth       where new blocks go: interleaved (default) or appended
   --seed N      noise and new blocks' weights (default: train.seed)
+  --allow-approximate
+                write the model even when the function check below finds it
+                differs from the small one by more than 1e-4 (relative)
 
 The grown model's logits are compared with the small model's on random tokens
-and the difference printed; tiling is exact to float rounding.
+and the difference printed; tiling is exact to float rounding. Very large
+noise amplifies the copies' rounding differences; a grown model that misses
+by more than 1e-4 is refused.
 )";
 
 struct GrowArgs {
   std::string from, config, out;
   std::vector<std::string> sets;
+  bool allow_approximate = false;
 };
+
+// Above this, the grown model is not the small one (float rounding stays far below).
+constexpr double kExactTolerance = 1e-4;
 
 // Every tensor of the checkpoint: parameters, and AdaFactor state (by its checkpoint names).
 Status ReadTensors(const CheckpointReader& reader, std::map<std::string, Tensor>* params,
@@ -147,6 +156,15 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
   }
   std::printf("grow: function check on %zu logits (largest |logit| %.3g): max |big - small| / max(1, |small|) = %.3g%s\n",
               want.size(), largest, worst, worst <= 1e-5 ? " (exact to float rounding)" : " (APPROXIMATE)");
+  // Seed's method with rotary positions is approximate by construction; anything else
+  // that misses is not what the user asked for (e.g. noise so large that the copies'
+  // rounding differences are amplified, or RoFormerV2 with a large norm_eps).
+  const bool expected_approximate = options.method == GrowthMethod::kSeed && big.positions == PositionKind::kRope;
+  if (worst > kExactTolerance && !expected_approximate && !a.allow_approximate)
+    return Status::InvalidArgument(
+        "the grown model's logits differ from the small model's by " + std::to_string(worst) +
+        " (relative), more than float rounding; nothing was written. Lower --noise (large noise amplifies rounding "
+        "differences between the copies), or pass --allow-approximate to write it anyway");
 
   BATON_RETURN_IF_ERROR(PrepareCheckpointDir(ckpt_dir));
   CheckpointWrite w;
@@ -191,6 +209,10 @@ int RunGrowCommand(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
+    if (arg == "--allow-approximate") {
+      a.allow_approximate = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "baton grow: %s needs a value\n%s", arg.c_str(), kUsage);
       return 2;
