@@ -160,11 +160,18 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
   // that misses is not what the user asked for (e.g. noise so large that the copies'
   // rounding differences are amplified, or RoFormerV2 with a large norm_eps).
   const bool expected_approximate = options.method == GrowthMethod::kSeed && big.positions == PositionKind::kRope;
-  if (worst > kExactTolerance && !expected_approximate && !a.allow_approximate)
+  if (worst > kExactTolerance && !expected_approximate && !a.allow_approximate) {
+    const bool v2_epsilon = small.head == HeadKind::kTiedOnly && big.hidden > small.hidden && small.norm_eps > 1e-9;
     return Status::InvalidArgument(
         "the grown model's logits differ from the small model's by " + std::to_string(worst) +
-        " (relative), more than float rounding; nothing was written. Lower --noise (large noise amplifies rounding "
-        "differences between the copies), or pass --allow-approximate to write it anyway");
+        " (relative), more than float rounding; nothing was written. " +
+        (v2_epsilon ? std::string("RoFormerV2's token table is divided by the width factor, so its embedding norm's "
+                                  "epsilon (model.norm_eps = ") + std::to_string(small.norm_eps) +
+                          ") acts k^2 times larger: exact only for a tiny epsilon such as 1e-12. "
+                    : std::string()) +
+        "Lower --noise (large noise amplifies rounding differences between the copies), or pass "
+        "--allow-approximate to write it anyway");
+  }
 
   BATON_RETURN_IF_ERROR(PrepareCheckpointDir(ckpt_dir));
   CheckpointWrite w;
