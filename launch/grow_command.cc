@@ -189,6 +189,14 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
   m.mutable_topology()->set_replicas(1);
   m.mutable_topology()->set_virtual_stages(1);
   m.mutable_topology()->add_shard_files(w.shard_file);
+  // The schedule the big run will follow (the small run's last rate stays recorded).
+  const OptimConfig& o = big_config.optim();
+  LrScheduleState* lr = m.mutable_lr_schedule();
+  lr->set_kind(OptimConfig::LrSchedule_Name(o.lr_schedule()));
+  lr->set_lr(o.lr());
+  lr->set_warmup_steps(o.warmup_steps());
+  lr->set_min_lr_ratio(o.min_lr_ratio());
+  lr->set_total_steps(big_config.train().steps());
   m.set_has_optimizer_state(!grown.adafactor.empty());
   char what[160];
   std::snprintf(what, sizeof(what), " (max relative logit difference %.3g)", worst);
