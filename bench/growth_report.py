@@ -67,15 +67,16 @@ def main():
     runs["small alone"] = (history(small_t, small_v), None, None)
     for path in sorted(glob.glob(os.path.join(a.dir, "grown-*.metrics.jsonl"))):
         name = os.path.basename(path)[: -len(".metrics.jsonl")]
-        m = re.match(r"grown-s(\d+)-n([0-9.]+)", name)
-        s, noise = int(m.group(1)), float(m.group(2))
+        m = re.match(r"grown-s(\d+)-n([0-9.]+)(?:-lr([0-9.]+))?", name)
+        s, noise, lr = int(m.group(1)), float(m.group(2)), m.group(3)
         before = [(st, f, sec, l) for st, f, sec, l in history(small_t, small_v) if st <= s]
         f0, s0 = (before[-1][1], before[-1][2]) if before else (0.0, 0.0)
         t, v = load(path)
         grown = history(t, v, f0, s0, after=s)
         ev = os.path.join(a.dir, name + ".eval.json")
         at_growth = json.load(open(ev))["val_loss"] if os.path.exists(ev) else None
-        runs[f"small to step {s}, grown x2 (noise {noise:g})"] = (before + grown, s, at_growth)
+        label = f"noise {noise:g}" + (f", lr {lr}" if lr else "")
+        runs[f"small to step {s}, grown x2 ({label})"] = (before + grown, s, at_growth)
 
     scratch = runs["big from scratch"][0]
     best = scratch[-1][3]

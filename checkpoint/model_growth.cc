@@ -31,7 +31,11 @@ Result<ParamGrowth> Classify(const std::string& name, const ModelSpec& small, in
   const double inv_k = 1.0 / static_cast<double>(k);
   const bool final_norm = (small.head == HeadKind::kFinalNorm && StartsWith(name, "ln_f.")) ||
                           (small.head == HeadKind::kMlmTransform && StartsWith(name, "head.ln."));
-  if (name == "wte") return ParamGrowth{{1, k}, true, small.head == HeadKind::kTiedOnly ? inv_k : 1.0, k2};
+  // RoFormerV2's table is divided by k: the logits' gradient reaches each copy whole,
+  // and its embedding norm's Jacobian (k times larger at x / k) undoes the 1/k from
+  // above: the table's gradient, and so its statistics, are the small model's.
+  if (name == "wte")
+    return small.head == HeadKind::kTiedOnly ? ParamGrowth{{1, k}, true, inv_k, 1.0} : ParamGrowth{{1, k}, true, 1.0, k2};
   if (name == "wpe") return ParamGrowth{{1, k}, true, 1.0, k2};
   if (name == "head.bias") return ParamGrowth{{1, 1}, true, 1.0, 1.0};
   // The norm in front of the tied output: its output copies add up in the logits.
@@ -200,6 +204,14 @@ Result<GrownModel> GrowModel(const ModelSpec& small, const ModelSpec& big, const
        << big.heads << "), ffn " << small.ffn << " -> " << big.ffn << " (x" << kf << "), symmetry-breaking noise "
        << options.noise;
   g.notes.push_back(note.str());
+  if (options.noise > 0 && k > 1) {
+    // Off-diagonal noise n adds n^2 MS(W) per block and the diagonal pays back (k-1) of them.
+    const double step = std::sqrt(1.0 + 2.0 * options.noise * options.noise * static_cast<double>(k * (k - 1)));
+    std::ostringstream s;
+    s << "noise raises RMS of the widened matrices, and so AdaFactor's relative step, by about x" << step
+      << " over the small model's";
+    g.notes.push_back(s.str());
+  }
   if (added > 0)
     g.notes.push_back("depth: " + std::to_string(small.layers) + " -> " + std::to_string(big.layers) + " blocks, " +
                       std::to_string(added) + " new (" +

@@ -52,6 +52,7 @@ class BatchSampler {
   void set_cursor(const SamplerCursor& cursor);
 
   int seq_len() const { return examples_->seq_len(); }
+  const ExampleSet& examples() const { return *examples_; }
   uint64_t num_windows() const { return examples_->count(); }
   // Windows each replica takes per epoch.
   uint64_t windows_per_epoch() const { return examples_->count() / replicas_; }

@@ -23,7 +23,13 @@ MaskedLmExamples::MaskedLmExamples(const TokenDataset& data, const MaskedLmOptio
     const bool starts_with_eot = doc.size > 0 && doc.tokens[0] == options.eot_token;
     const uint16_t* t = doc.tokens + (starts_with_eot ? 1 : 0);
     const uint64_t n = doc.size - (starts_with_eot ? 1 : 0);
-    for (uint64_t begin = 0; begin < n; begin += room) chunks_.push_back({t + begin, std::min(room, n - begin)});
+    // ceil(n / room) chunks of nearly equal size: no short tail chunk that would be mostly padding.
+    const uint64_t k = (n + room - 1) / room;
+    for (uint64_t c = 0, begin = 0; c < k; ++c) {
+      const uint64_t end = n * (c + 1) / k;
+      chunks_.push_back({t + begin, end - begin});
+      begin = end;
+    }
   }
 }
 

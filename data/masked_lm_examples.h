@@ -1,5 +1,6 @@
 // Masked language modelling (BERT, RoFormer). Every document (document_spans.h)
-// is cut into chunks of at most seq_len - 1 tokens; an example is
+// is cut into the fewest chunks of at most seq_len - 1 tokens, of nearly equal
+// sizes (no short tail chunk that would be mostly padding); an example is
 //   <|endoftext|> chunk [padding]
 // with the leading token playing BERT's [CLS] (it is never selected). Of the
 // chunk's n tokens, max(1, round(mask_fraction * n)) positions are selected

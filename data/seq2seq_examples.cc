@@ -25,7 +25,12 @@ void Seq2SeqExamples::Fill(uint64_t index, uint64_t, ExampleRow* row) const {
   std::vector<int32_t> w;
   w.reserve(std::min<uint64_t>(e.span.size + 1, window));
   uint64_t source = e.sep;  // tokens before sep
-  if (e.span.size + 1 > window && source + 1 > window / 2) source = window / 2 - 1;
+  if (e.span.size + 1 > window) {
+    // Room for the target and its end first, but the source keeps at least half the window.
+    const uint64_t target = e.span.size - e.sep - 1 + 1;
+    const uint64_t room = window > target + 1 ? window - 1 - target : 0;
+    source = std::min(source, std::max(window / 2 - 1, room));
+  }
   w.insert(w.end(), e.span.tokens, e.span.tokens + source);
   w.push_back(sep_);
   const int prefix = static_cast<int>(w.size());

@@ -7,9 +7,10 @@
 // predict the target's tokens and the end. The source and <|sep|> form the
 // bidirectional prefix; the target attends to the prefix and to its own past.
 //
-// An example longer than seq_len + 1 window tokens is cut: a source longer than
-// half the window keeps its first seq_len / 2 - 1 tokens (then <|sep|>), and
-// the target is cut at the window's end. A span without <|sep|> (not written by
+// An example longer than seq_len + 1 window tokens is cut: the source keeps
+// its first tokens, as many as leave room for the whole target and its end,
+// but never fewer than half the window; the target is then cut at the
+// window's end. A span without <|sep|> (not written by
 // prepare --seq2seq) is skipped and counted.
 #pragma once
 

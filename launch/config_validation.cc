@@ -137,6 +137,13 @@ void CheckObjective(const RunConfig& config, const std::string& source, std::str
           std::string("objective.") + field + " = " + std::to_string(id) + " is not below model.vocab = " +
               std::to_string(vocab) + " (" + why + "; GPT-2's tokenizer has 50257 ids, so set model.vocab to 50259)");
   };
+  const int seq = config.train().seq_len();
+  if (kind == ObjectiveConfig::MASKED_LM && seq < 2)
+    Add(problems, source, "train.seq_len = " + std::to_string(seq) +
+                              " is too short for MASKED_LM (an example is <|endoftext|> and at least one token: >= 2)");
+  if (kind == ObjectiveConfig::SEQ2SEQ && seq < 4)
+    Add(problems, source, "train.seq_len = " + std::to_string(seq) +
+                              " is too short for SEQ2SEQ (<|endoftext|>, source, <|sep|> and target: >= 4)");
   if (kind == ObjectiveConfig::MASKED_LM) {
     token("mask_token", o.mask_token(), "masked LM replaces selected inputs by it");
     token("eot_token", o.eot_token(), "masked-LM examples start with it");

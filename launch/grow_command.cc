@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,7 +44,7 @@ under any pipeline layout.
                 size x k); exact with learned positions (GPT2), approximate
                 with RoPE (the check below measures how far).
                 Depth (more blocks, pre-LN only) adds blocks that add zero.
-  --noise X     symmetry breaking (growth.noise, default 1): independent
+  --noise X     symmetry breaking (growth.noise, default 0.05): independent
                 random off-diagonal blocks of scale X x RMS(W), paid back by the
                 diagonal, so the function stays exact; 0 = none, and then the
                 copies of a hidden unit never diverge
@@ -130,6 +131,11 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
   const ModelSpec big = ModelSpecFromConfig(big_config.model());
   BATON_RETURN_IF_ERROR(CheckGrowth(small, big, options.method).WithContext(dir + " -> " + a.config));
   if (!seed_given) options.seed = big_config.train().seed();
+  // The data order is the small run's: the big run continues it, so its config says so.
+  big_config.mutable_train()->set_seed(manifest.rng().seed());
+  for (const char* file : {"metrics.jsonl", "config.pbtxt", "grown.pbtxt"})
+    if (std::filesystem::exists(std::filesystem::path(a.out) / file))
+      return Status::InvalidArgument(a.out + " already holds a run (" + file + "); grow into a new --out directory");
 
   const std::string ckpt_dir = big_config.checkpoint().dir().empty() ? a.out + "/ckpt" : big_config.checkpoint().dir();
   BATON_ASSIGN_OR_RETURN(std::vector<int64_t> existing, ListCommittedSteps(ckpt_dir));

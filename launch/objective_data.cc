@@ -56,8 +56,12 @@ std::vector<MicroBatch> DrawMicroBatches(BatchSampler* sampler, int count, int b
 }
 
 std::string DescribeObjectiveData(const RunConfig& config, const BatchSampler& sampler, const TokenDataset& data) {
-  return ObjectiveConfig::Kind_Name(EffectiveObjective(config)) + ": " + std::to_string(sampler.num_windows()) +
-         " examples of at most " + std::to_string(sampler.seq_len()) + " tokens in \"" + data.glob() + "\"";
+  std::string s = ObjectiveConfig::Kind_Name(EffectiveObjective(config)) + ": " + std::to_string(sampler.num_windows()) +
+                  " examples of at most " + std::to_string(sampler.seq_len()) + " tokens in \"" + data.glob() + "\"";
+  if (const auto* s2s = dynamic_cast<const Seq2SeqExamples*>(&sampler.examples()); s2s && s2s->skipped() > 0)
+    s += "; WARNING: " + std::to_string(s2s->skipped()) +
+         " spans without objective.sep_token skipped (not written by `baton prepare --seq2seq`?)";
+  return s;
 }
 
 }  // namespace baton

@@ -109,6 +109,8 @@ Result<std::optional<ResumedRun>> RunCheckpoints::Resume(const std::string& resu
     Result<ResumedRun> r = TryResume(candidates[i], spec, trainer);
     if (r.ok()) {
       resumed_from_ = r->dir;
+      // The run goes on with the checkpoint's data order; later checkpoints must say so.
+      run_.config.mutable_train()->set_seed(r->seed);
       LogInfo("baton: resumed from %s (step %ld) in %.2f s", r->dir.c_str(), static_cast<long>(r->step), r->seconds);
       LogEveryRank("read %.1f MB of checkpoint at %.2f GB/s", static_cast<double>(r->bytes_read) / 1e6,
                    GBPerSecond(r->bytes_read, r->read_seconds));

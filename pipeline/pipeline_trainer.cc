@@ -214,8 +214,8 @@ Result<double> PipelineTrainer::Evaluate(const std::vector<MicroBatch>& micro_ba
   const int replica = replicas_ ? replicas_->rank() : 0;
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     targets += micro_batches[i].LossTargets();
-    const MicroBatch mb = micro_batches[i].To(options_.device);
     if (static_cast<int>(i % num_replicas_) != replica) continue;  // replicas split the batches
+    const MicroBatch mb = micro_batches[i].To(options_.device);
     Tensor x;
     for (int c = 0; c < chunks; ++c) {
       const int owner = layout_.rank_of_chunk(c);

@@ -88,9 +88,10 @@ TEST_F(ObjectiveExamplesTest, MaskedLmExamplesNeverCrossADocumentAndKeepEveryTok
   MaskedLmOptions o = Mlm(8);
   o.mask_token_fraction = o.random_token_fraction = 0;  // selected inputs keep their token
   MaskedLmExamples set(data, o);
-  // Chunks of at most 7 content tokens: 20 -> 7 7 6, 7 -> 7, 9 -> 7 2.
+  // The fewest chunks of at most 7 content tokens, of nearly equal sizes: 20 -> 6 7 7,
+  // 7 -> 7, 9 -> 4 5 (not 7 2: a tail chunk of 2 would be mostly padding).
   ASSERT_EQ(set.count(), 6u);
-  const std::vector<int> lengths{8, 8, 7, 8, 8, 3};
+  const std::vector<int> lengths{7, 8, 8, 8, 5, 6};
   std::vector<int32_t> content;
   for (uint64_t i = 0; i < set.count(); ++i) {
     const Row r = FillRow(set, i, 0);
@@ -195,6 +196,21 @@ TEST_F(ObjectiveExamplesTest, Seq2SeqLayoutTargetsAndPrefix) {
   EXPECT_EQ(empty_target.length, 3);
   EXPECT_EQ(empty_target.prefix, 3);
   EXPECT_EQ(empty_target.targets[2], kEot) << "an empty target still learns to end";
+}
+
+TEST_F(ObjectiveExamplesTest, Seq2SeqKeepsAsMuchSourceAsTheTargetLeavesRoomFor) {
+  std::vector<uint16_t> source;
+  for (int i = 0; i < 30; ++i) source.push_back(static_cast<uint16_t>(100 + i));
+  WriteDocuments("t_000000.bin", {Example(source, {7, 8})});
+  TokenDataset data = Open("t_*.bin");
+  Seq2SeqExamples set(data, 16, kEot, kSep);  // a window of 17 tokens
+  const Row r = FillRow(set, 0, 0);
+  // eot + 12 source tokens + sep + 2 target tokens + the end: exactly the window.
+  EXPECT_EQ(r.prefix, 14);
+  EXPECT_EQ(r.tokens[12], 111);
+  EXPECT_EQ(r.tokens[13], kSep);
+  EXPECT_EQ(r.length, 16);
+  EXPECT_EQ(std::vector<int32_t>(r.targets.begin() + 13, r.targets.end()), (std::vector<int32_t>{7, 8, kEot}));
 }
 
 TEST_F(ObjectiveExamplesTest, Seq2SeqCutsALongSourceToHalfTheWindow) {

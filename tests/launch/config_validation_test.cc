@@ -153,6 +153,11 @@ TEST(ConfigValidationTest, RoformerFamiliesAndObjectives) {
   EXPECT_TRUE(Has(Problems(gpt), "objective.sep_token = 50258 is not below model.vocab = 50257"));
   gpt.mutable_model()->set_vocab(50259);
   EXPECT_EQ(Problems(gpt), "");
+  gpt.mutable_train()->set_seq_len(3);
+  EXPECT_TRUE(Has(Problems(gpt), "train.seq_len = 3 is too short for SEQ2SEQ"));
+  config.mutable_objective()->set_mask_fraction(0.15);
+  config.mutable_train()->set_seq_len(1);
+  EXPECT_TRUE(Has(Problems(config), "train.seq_len = 1 is too short for MASKED_LM"));
 }
 
 TEST(ConfigValidationTest, StagesAndReplicas) {

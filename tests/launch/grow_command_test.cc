@@ -126,7 +126,7 @@ TEST_F(GrowCommand, RefusalsNameTheFieldAndWriteNothing) {
   ASSERT_EQ(Grow("twice", std::string(kBig)).exit_code, 0);
   r = Grow("twice", std::string(kBig));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("already holds checkpoints"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("already holds a run (grown.pbtxt)"), std::string::npos) << r.output;
 }
 
 }  // namespace
