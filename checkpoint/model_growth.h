@@ -15,10 +15,12 @@
 // parameter sees 1/k_h of the small model's gradient (1/k_f in the MLP's inner
 // layer), so the second-moment estimate becomes repeat(Vhat) / k^2 (row and
 // column sums follow) and the update U = G / sqrt(Vhat) is the small model's;
-// the final norm's gradient is unchanged (so is its estimate); new blocks start
+// the final norm's gradient is unchanged (so is its estimate; RoFormerV2's
+// token table, divided by k, likewise); new blocks start
 // from zero state; momentum (an average of U) is repeated as it is. With
-// relative steps (optim.scale_parameter) the function then moves exactly as
-// the small model's would (width_growth.h); the step counter is kept.
+// relative steps (optim.scale_parameter) and no noise the function then moves
+// exactly as the small model's would (width_growth.h); noise raises the step by
+// sqrt(1 + 2 noise^2 k (k-1)). The step counter is kept.
 #pragma once
 
 #include <cstdint>
@@ -37,8 +39,11 @@ enum class GrowthMethod {
   kTile,  // head-count tiling: heads x k_h, head size kept; exact for every family
   // Seed's method (Su 2021): heads kept, head size x k_h, every hidden unit
   // duplicated in place, q and k scaled by k_h^(-1/4) so that q.k / sqrt(head size)
-  // is unchanged. Exact with learned positions; with RoPE the rotary frequencies
-  // depend on the head size, so it is approximate (the grow command measures it).
+  // is unchanged. Exact with learned positions; with RoPE it is approximate (the
+  // grow command measures it): the frequencies depend on the head size, and a
+  // unit's two in-place copies fall into one rotary pair. Its AdaFactor state
+  // follows the tiling rules, which do not make its first steps the small
+  // model's exactly (q and k are rescaled).
   // (Su scales the copies by 1/sqrt(2) and q, k by 2^(1/4) instead: the same
   // function without LayerNorm's epsilon, which plain copies keep exact.)
   kSeed,
