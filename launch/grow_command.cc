@@ -8,9 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/checkpoint_dir.h"
 #include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/checkpoint_writer.h"
 #include "checkpoint/model_growth.h"
 #include "runtime/atomic_file.h"
 #include "launch/config_effective.h"
@@ -18,6 +16,7 @@
 #include "launch/inspect_command.h"
 #include "launch/run_spec.h"
 #include "launch/trainer_checkpoint.h"
+#include "launch/whole_checkpoint.h"
 #include "layers/loss_head.h"
 #include "layers/model.h"
 #include "runtime/rng.h"
@@ -69,16 +68,6 @@ struct GrowArgs {
 // Above this, the grown model is not the small one (float rounding stays far below).
 constexpr double kExactTolerance = 1e-4;
 
-// Every tensor of the checkpoint: parameters, and AdaFactor state (by its checkpoint names).
-Status ReadTensors(const CheckpointReader& reader, std::map<std::string, Tensor>* params,
-                   std::map<std::string, Tensor>* state) {
-  for (const TensorEntry& e : reader.manifest().tensors()) {
-    auto* into = IsAdafactorStateTensorName(e.name()) ? state : params;
-    BATON_ASSIGN_OR_RETURN((*into)[e.name()], reader.Read(e.name()));
-  }
-  return Status::OK();
-}
-
 // A micro-batch of random tokens with the masks `config`'s objective uses
 // (padding and a source prefix where it has them).
 MicroBatch CheckBatch(const RunConfig& config, const ModelSpec& spec) {
@@ -102,7 +91,7 @@ MicroBatch CheckBatch(const RunConfig& config, const ModelSpec& spec) {
 }
 
 // fp32 logits of the model `params` describe, at the real rows, over the real vocabulary.
-std::vector<double> Logits(const ModelSpec& spec, const std::map<std::string, Tensor>& params, const MicroBatch& mb) {
+std::vector<double> Logits(const ModelSpec& spec, const NamedTensorMap& params, const MicroBatch& mb) {
   Model m = Model::Build(spec, 1);
   for (Param* p : m.params()) {
     p->value.CopyFrom(params.at(p->name));
@@ -122,8 +111,7 @@ std::vector<double> Logits(const ModelSpec& spec, const std::map<std::string, Te
   return out;
 }
 
-Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
-  BATON_ASSIGN_OR_RETURN(RunConfig big_config, LoadRunConfig(a.config, a.sets));
+Status Grow(const GrowArgs& a, RunConfig big_config, GrowthOptions options, bool seed_given) {
   BATON_ASSIGN_OR_RETURN(const std::string dir, ResolveCheckpointPath(a.from));
   BATON_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::Open(dir));
   const CheckpointManifest& manifest = reader.manifest();
@@ -138,12 +126,10 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
       return Status::InvalidArgument(a.out + " already holds a run (" + file + "); grow into a new --out directory");
 
   const std::string ckpt_dir = big_config.checkpoint().dir().empty() ? a.out + "/ckpt" : big_config.checkpoint().dir();
-  BATON_ASSIGN_OR_RETURN(std::vector<int64_t> existing, ListCommittedSteps(ckpt_dir));
-  if (!existing.empty())
-    return Status::InvalidArgument(ckpt_dir + " already holds checkpoints; grow into a new --out directory");
+  BATON_RETURN_IF_ERROR(RequireFreshCheckpointDir(ckpt_dir, "grow"));
 
-  std::map<std::string, Tensor> params, state;
-  BATON_RETURN_IF_ERROR(ReadTensors(reader, &params, &state));
+  NamedTensorMap params, state;
+  BATON_RETURN_IF_ERROR(ReadWholeCheckpoint(reader, &params, &state));
   const AdafactorOptions optim = AdafactorOptionsFromConfig(big_config.optim());
   BATON_ASSIGN_OR_RETURN(GrownModel grown, GrowModel(small, big, params, state, optim, options));
   for (const std::string& note : grown.notes) std::printf("grow: %s\n", note.c_str());
@@ -179,22 +165,8 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
         "--allow-approximate to write it anyway");
   }
 
-  BATON_RETURN_IF_ERROR(PrepareCheckpointDir(ckpt_dir));
-  CheckpointWrite w;
-  w.ckpt_dir = ckpt_dir;
-  w.step = reader.step();
-  w.shard_file = "shard-p00-d00.bin";
-  for (const auto* tensors : {&grown.params, &grown.adafactor})
-    for (const auto& [name, t] : *tensors) w.records.push_back(TensorRecord{name, t.shape(), 0, t.shape()[0], t});
-  CheckpointManifest& m = w.manifest;
-  m = manifest;  // the small run's data position, seed, tokens seen and schedule state
-  m.clear_tensors();
+  CheckpointManifest m = manifest;  // the small run's data position, seed, tokens seen and schedule state
   *m.mutable_config() = big_config;
-  m.mutable_topology()->Clear();
-  m.mutable_topology()->set_stages(1);
-  m.mutable_topology()->set_replicas(1);
-  m.mutable_topology()->set_virtual_stages(1);
-  m.mutable_topology()->add_shard_files(w.shard_file);
   // The schedule the big run will follow (the small run's last rate stays recorded).
   const OptimConfig& o = big_config.optim();
   LrScheduleState* lr = m.mutable_lr_schedule();
@@ -203,12 +175,12 @@ Status Grow(const GrowArgs& a, GrowthOptions options, bool seed_given) {
   lr->set_warmup_steps(o.warmup_steps());
   lr->set_min_lr_ratio(o.min_lr_ratio());
   lr->set_total_steps(big_config.train().steps());
-  m.set_has_optimizer_state(!grown.adafactor.empty());
   char what[160];
   std::snprintf(what, sizeof(what), " (max relative logit difference %.3g)", worst);
   m.set_written_by("baton grow from " + dir + what);
-  w.keep = big_config.checkpoint().keep();
-  BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s, WriteCheckpoint(w, nullptr));
+  BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s, WriteWholeCheckpoint(ckpt_dir, reader.step(), grown.params,
+                                                                      grown.adafactor, std::move(m),
+                                                                      big_config.checkpoint().keep()));
   std::printf("grow: %s (step %ld, %.2fM parameters) -> %s (%.2fM parameters, %.1f MB)\n", dir.c_str(),
               static_cast<long>(reader.step()), static_cast<double>(small.ParameterCount()) / 1e6, s.step_dir.c_str(),
               static_cast<double>(big.ParameterCount()) / 1e6, static_cast<double>(s.total_bytes) / 1e6);
@@ -272,7 +244,7 @@ int RunGrowCommand(int argc, char** argv) {
   options.method = config->growth().method() == GrowthConfig::SEED ? GrowthMethod::kSeed : GrowthMethod::kTile;
   options.depth = config->growth().depth() == GrowthConfig::APPENDED ? DepthPlacement::kAppended
                                                                       : DepthPlacement::kInterleaved;
-  Status s = Grow(a, options, seed_given);
+  Status s = Grow(a, *config, options, seed_given);
   if (!s.ok()) std::fprintf(stderr, "baton grow: %s\n", s.ToString().c_str());
   return s.ok() ? 0 : 1;
 }

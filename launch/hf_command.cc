@@ -8,9 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checkpoint/checkpoint_dir.h"
 #include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/checkpoint_writer.h"
 #include "checkpoint/hf_gpt2.h"
 #include "checkpoint/hf_model_dir.h"
 #include "checkpoint/hf_roformer.h"
@@ -18,6 +16,7 @@
 #include "launch/inspect_command.h"
 #include "launch/run_spec.h"
 #include "launch/trainer_checkpoint.h"
+#include "launch/whole_checkpoint.h"
 
 namespace baton {
 namespace {
@@ -47,17 +46,6 @@ The model fields of FILE must describe the same model (the differences are
 listed if not). Then train with: baton train --config FILE --run-dir DIR --resume auto
 )";
 
-// Every parameter tensor of the checkpoint (its optimizer state left out), by
-// name; the family's exporter refuses a missing, misshapen or unknown one.
-Result<ParamTensors> ReadModelParams(const CheckpointReader& reader) {
-  ParamTensors params;
-  for (const TensorEntry& e : reader.manifest().tensors()) {
-    if (IsAdafactorStateTensorName(e.name())) continue;
-    BATON_ASSIGN_OR_RETURN(params[e.name()], reader.Read(e.name()));
-  }
-  return params;
-}
-
 // OK for the families transformers has an architecture for.
 Status CheckExportable(const ModelConfig& model, const std::string& dir) {
   const std::string what = "checkpoint " + dir + " is a " + ModelConfig::Family_Name(model.family()) + " model: ";
@@ -80,7 +68,8 @@ Status Export(const std::string& path, const std::string& out) {
   const ModelConfig& model = reader.manifest().config().model();
   BATON_RETURN_IF_ERROR(CheckExportable(model, dir));
   const ModelSpec spec = ModelSpecFromConfig(model);
-  BATON_ASSIGN_OR_RETURN(ParamTensors params, ReadModelParams(reader));
+  ParamTensors params;  // the family's exporter refuses a missing, misshapen or unknown one
+  BATON_RETURN_IF_ERROR(ReadWholeCheckpoint(reader, &params));
   BATON_RETURN_IF_ERROR(model.family() == ModelConfig::GPT2 ? ExportHfGpt2(out, spec, params)
                                                             : ExportHfRoformer(out, spec, params));
   std::printf("exported %s (step %ld) to %s\n", dir.c_str(), static_cast<long>(reader.step()), out.c_str());
@@ -123,26 +112,14 @@ Status Import(const std::string& hf_dir, const std::string& config_path, const s
   BATON_ASSIGN_OR_RETURN(ImportedModel hf, ReadHfModel(hf_dir, config.model().vocab_multiple()));
   BATON_RETURN_IF_ERROR(CompareModelSpecs(hf.spec, want, hf_dir + "/config.json").WithContext(config_path));
   const std::string ckpt_dir = config.checkpoint().dir().empty() ? run_dir + "/ckpt" : config.checkpoint().dir();
-  BATON_ASSIGN_OR_RETURN(std::vector<int64_t> existing, ListCommittedSteps(ckpt_dir));
-  if (!existing.empty())
-    return Status::InvalidArgument(ckpt_dir + " already holds checkpoints; import into a new --run-dir");
-  BATON_RETURN_IF_ERROR(PrepareCheckpointDir(ckpt_dir));
-  CheckpointWrite w;
-  w.ckpt_dir = ckpt_dir;
-  w.step = 0;
-  w.shard_file = "shard-p00-d00.bin";
-  for (const auto& [name, t] : hf.params)  // the reader gave exactly the model's parameters
-    w.records.push_back(TensorRecord{name, t.shape(), 0, t.shape()[0], t});
-  *w.manifest.mutable_config() = config;
-  w.manifest.mutable_topology()->set_stages(1);
-  w.manifest.mutable_topology()->set_replicas(1);
-  w.manifest.mutable_topology()->set_virtual_stages(1);
-  w.manifest.mutable_topology()->add_shard_files(w.shard_file);
-  w.manifest.mutable_rng()->set_seed(config.train().seed());
-  w.manifest.set_has_optimizer_state(false);
-  w.manifest.set_written_by("baton import (" + hf_dir + ")");
-  w.keep = config.checkpoint().keep();
-  BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s, WriteCheckpoint(w, nullptr));
+  BATON_RETURN_IF_ERROR(RequireFreshCheckpointDir(ckpt_dir, "import"));
+  CheckpointManifest m;
+  *m.mutable_config() = config;
+  m.mutable_rng()->set_seed(config.train().seed());
+  m.set_written_by("baton import (" + hf_dir + ")");
+  // The reader gave exactly the model's parameters; no optimizer state.
+  BATON_ASSIGN_OR_RETURN(CheckpointWriteStats s,
+                         WriteWholeCheckpoint(ckpt_dir, 0, hf.params, {}, std::move(m), config.checkpoint().keep()));
   std::printf("imported %s as %s (%.1f MB); train with: baton train --config %s --run-dir %s --resume auto\n",
               hf_dir.c_str(), s.step_dir.c_str(), static_cast<double>(s.total_bytes) / 1e6, config_path.c_str(),
               run_dir.c_str());

@@ -82,7 +82,7 @@ TEST_F(GrowCommand, GrownModelContinuesTheSmallModelsFunctionUnderAnotherLayout)
   EXPECT_NE(big.output.find("resumed from"), std::string::npos) << big.output;
   const double small_loss = TrainLosses("small", 21).at(0), big_loss = TrainLosses("big", 21).at(0);
   EXPECT_NEAR(big_loss, small_loss, 1e-5 * small_loss) << big.output;
-  // And it goes on training: the grown model's loss keeps falling over the next steps.
+  // And the 2-stage run trained all three steps it was given after the growth point.
   ASSERT_EQ(TrainLosses("big", 21).size(), 3u);
 }
 
